@@ -1,0 +1,141 @@
+# Toolchain for the telnyx.sip collection. `make help` lists the targets;
+# docs/development.md explains them.  Every recipe prints what it runs.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON         ?= python3
+# ansible-core 2.19 is the newest release that installs on Python 3.11
+ANSIBLE_CORE   ?= ansible-core==2.19.*
+SANITY_PYTHON  ?= 3.11
+# extra options, e.g. make units PYTEST_ARGS='-n 2 -k client'
+PYTEST_ARGS    ?=
+SANITY_ARGS    ?=
+PRISM_VERSION  ?= 5
+NPM            ?= npm
+
+VENV           := .venv
+VPY            := $(VENV)/bin/python
+TOOLS          := .tools
+PRISM          := $(TOOLS)/node_modules/.bin/prism
+SANITY_ROOT    := tests/output/.sanity
+REQUIREMENTS   := requirements.txt tests/requirements.txt
+# the stamp is keyed on the requirement files, ANSIBLE_CORE and the interpreter:
+# change any of them and `make venv` reinstalls, otherwise it is a no-op
+REQ_HASH       := $(shell { cat $(REQUIREMENTS) 2>/dev/null; echo '$(ANSIBLE_CORE)'; $(PYTHON) -V 2>&1; } | sha256sum | cut -c1-16)
+VENV_STAMP     := $(VENV)/.installed-$(REQ_HASH)
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_LINT_SKIP_VERSION_CHECK := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+# run one pytest suite; exit status 5 (no tests collected) is reported, not failed
+define run_pytest
+	@if [ ! -d $(1) ]; then echo "SKIP: $(1) does not exist yet"; exit 0; fi; \
+	echo "+ $(VPY) -m pytest $(1) $(PYTEST_ARGS)"; \
+	rc=0; $(VPY) -m pytest $(1) $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "NOTE: pytest collected no tests in $(1) (exit 5): not a failure"; rc=0; fi; \
+	exit $$rc
+endef
+
+.PHONY: help venv tools prism pip-bootstrap sanity sanity-tree lint units integration test clean distclean
+
+help:
+	@echo 'Targets:'
+	@echo '  venv         create $(VENV) and install requirements.txt + tests/requirements.txt ($(ANSIBLE_CORE))'
+	@echo '  tools        prism (npm, into $(TOOLS)) and the offline pip bootstrap for ansible-test'
+	@echo '  sanity       ansible-test sanity --python $(SANITY_PYTHON) on a copy in $(SANITY_ROOT)'
+	@echo '  lint         ansible-lint --offline on roles/ and examples/; antsibull-changelog lint'
+	@echo '  units        pytest tests/unit'
+	@echo '  integration  pytest tests/integration (emulator + prism)'
+	@echo '  test         all of the above; fails if any step fails'
+	@echo '  clean        remove test output and caches; distclean also removes $(VENV) and $(TOOLS)'
+
+## ---------------------------------------------------------------- venv
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP):
+	@if [ ! -x $(VPY) ]; then echo "+ $(PYTHON) -m venv $(VENV)"; $(PYTHON) -m venv $(VENV); fi
+	$(VPY) -m pip install --upgrade pip
+	$(VPY) -m pip install '$(ANSIBLE_CORE)' $(addprefix -r ,$(REQUIREMENTS))
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+## ---------------------------------------------------------------- tools
+tools: prism pip-bootstrap
+
+prism: $(PRISM)
+
+$(PRISM):
+	@command -v $(NPM) >/dev/null || { echo "npm not found: install Node.js and npm (apt-get install -y nodejs npm)"; exit 1; }
+	$(NPM) install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error @stoplight/prism-cli@$(PRISM_VERSION)
+	$(PRISM) --version
+
+# ansible-test fetches get-pip.py from a host outside PyPI unless a copy is in
+# ~/.ansible/test/cache: write one that runs pip from the PyPI wheel
+pip-bootstrap: venv
+	$(VPY) tests/tools/make_get_pip.py
+
+## ---------------------------------------------------------------- sanity
+sanity-tree: venv
+	$(VPY) tests/tools/sanity_tree.py --dest $(SANITY_ROOT)
+
+sanity: venv pip-bootstrap
+	@dir=$$($(VPY) tests/tools/sanity_tree.py --dest $(SANITY_ROOT) | tail -n1); \
+	echo "+ cd $$dir"; cd "$$dir"; \
+	echo "+ ansible-test sanity --list-tests"; \
+	ansible-test sanity --list-tests --python $(SANITY_PYTHON); \
+	echo "+ PIP_QUIET=1 ansible-test sanity --local --python $(SANITY_PYTHON) --color no $(SANITY_ARGS)"; \
+	PIP_QUIET=1 ansible-test sanity --local --python $(SANITY_PYTHON) --color no $(SANITY_ARGS)
+
+## ---------------------------------------------------------------- lint
+LINT_DIRS = $(strip $(foreach d,roles examples,$(if $(shell find $(d) -type f \( -name '*.yml' -o -name '*.yaml' \) 2>/dev/null | head -n1),$(d))))
+
+lint: venv
+	@if [ -n "$(LINT_DIRS)" ]; then \
+	  root=$$($(VPY) -c 'from tests.collection_path import collections_root; print(collections_root())'); \
+	  echo "+ ANSIBLE_COLLECTIONS_PATH=$$root ansible-lint --offline $(LINT_DIRS)"; \
+	  ANSIBLE_COLLECTIONS_PATH=$$root ansible-lint --offline $(LINT_DIRS); \
+	else \
+	  echo "SKIP ansible-lint: no YAML files in roles/ or examples/ yet"; \
+	fi
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+## ---------------------------------------------------------------- pytest
+units: venv
+	$(call run_pytest,tests/unit)
+
+integration: venv prism
+	$(call run_pytest,tests/integration)
+
+## ---------------------------------------------------------------- all
+# runs every step even after a failure, prints a summary with timings,
+# and exits non-zero if any step failed
+TEST_STEPS := venv tools sanity lint units integration
+
+test:
+	@failed=""; summary=""; \
+	for step in $(TEST_STEPS); do \
+	  echo "=================================================== make $$step"; \
+	  start=$$(date +%s); rc=0; \
+	  $(MAKE) --no-print-directory $$step || rc=$$?; \
+	  secs=$$(( $$(date +%s) - start )); \
+	  if [ $$rc -eq 0 ]; then res=ok; else res="FAILED ($$rc)"; failed="$$failed $$step"; fi; \
+	  summary="$$summary$$(printf '%-12s %-12s %4ss' $$step "$$res" $$secs)\n"; \
+	  if [ $$rc -ne 0 ] && [ $$step = venv ]; then break; fi; \
+	done; \
+	echo "=================================================== summary"; \
+	printf "$$summary"; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
+	echo "all steps passed"
+
+## ---------------------------------------------------------------- clean
+clean:
+	rm -rf tests/output .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -path ./$(TOOLS) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) $(TOOLS)
