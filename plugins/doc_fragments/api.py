@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) telnyx.sip contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # The connection options every telnyx.sip module takes.
+    DOCUMENTATION = r"""
+options:
+  api_key:
+    description:
+      - "Telnyx API v2 key, sent as C(Authorization: Bearer)."
+      - If not set, the value of the E(TELNYX_API_KEY) environment variable is used. An empty variable counts as unset.
+      - Set it once for every module of the collection with O(ignore:module_defaults) and the C(group/telnyx.sip.uac) action group.
+    type: str
+    version_added: 0.1.0
+  api_url:
+    description:
+      - Base URL of the Telnyx API, including the C(/v2) path.
+      - If not set, the value of the E(TELNYX_BASE_URL) environment variable is used, and then V(https://api.telnyx.com/v2).
+      - Point it at the collection's local emulator (C(python -m tests.emulator)) to run playbooks without an account.
+    type: str
+    version_added: 0.1.0
+  timeout:
+    description:
+      - Seconds to wait for each API response before the request counts as failed (and is retried when that is safe).
+    type: float
+    default: 30
+    version_added: 0.1.0
+  validate_certs:
+    description:
+      - Whether to verify the API's TLS certificate. Only set V(false) for a test endpoint you trust.
+    type: bool
+    default: true
+    version_added: 0.1.0
+  retries:
+    description:
+      - How many times a request is retried after a rate limit (429), a conflict (409), a timeout, a lost connection or a server error (5xx).
+      - Waits grow exponentially with jitter, capped at 30 seconds, and follow C(Retry-After) and C(x-ratelimit-reset) when the API sends them.
+      - A create whose outcome is unknown is looked up by name before it is sent again, so a retry never creates a duplicate.
+      - 401 and 403 (a wrong or unauthorised key) are never retried.
+    type: int
+    default: 5
+    version_added: 0.1.0
+requirements:
+  - requests (Python library, on the host that runs the module)
+"""

@@ -1,0 +1,418 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) telnyx.sip contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The collection's one HTTP client for the Telnyx API v2.
+
+PRIVATE: this file is internal to the telnyx.sip collection. Its names may
+change in any release without notice; do not import it from other
+collections.
+
+It owns the session, authentication, the User-Agent, retries with capped
+exponential backoff and jitter (honouring ``Retry-After`` and
+``x-ratelimit-reset``), a rate-limit gate shared by every thread that uses the
+client, pagination to the last page, and the translation of API errors into
+one readable message plus a structured list.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import platform
+import random
+import threading
+import time
+import traceback
+
+from ansible.module_utils.common.parameters import AnsibleFallbackNotFound
+
+try:
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - exercised through missing_required_lib
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+COLLECTION_VERSION = "0.1.0"
+DEFAULT_API_URL = "https://api.telnyx.com/v2"
+PAGE_SIZE = 250
+
+# Statuses worth another try: the request did not take effect, or the server
+# says to come back later. 409 is "a previous update is still in progress".
+RETRY_STATUSES = frozenset([408, 409, 429, 500, 502, 503, 504])
+# Statuses after which a POST may have been carried out all the same.
+AMBIGUOUS_STATUSES = frozenset([500, 502, 503, 504])
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 30.0
+
+
+def env_fallback_nonempty(*names):
+    """Like ``env_fallback``, but an empty variable counts as unset.
+
+    AWX renders a credential input left blank as an empty variable.
+    """
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    raise AnsibleFallbackNotFound
+
+
+def connection_argument_spec():
+    """The connection options every module of the collection takes."""
+    return dict(
+        api_key=dict(type="str", no_log=True, fallback=(env_fallback_nonempty, ["TELNYX_API_KEY"])),
+        api_url=dict(type="str", fallback=(env_fallback_nonempty, ["TELNYX_BASE_URL"])),
+        timeout=dict(type="float", default=30.0),
+        validate_certs=dict(type="bool", default=True),
+        retries=dict(type="int", default=5),
+    )
+
+
+class TelnyxError(Exception):
+    """A failure talking to the API, with what the module should report."""
+
+    def __init__(self, msg, status=None, method=None, path=None, api_errors=None, retryable=False):
+        super(TelnyxError, self).__init__(msg)
+        self.msg = msg
+        self.status = status
+        self.method = method
+        self.path = path
+        self.api_errors = api_errors or []
+        self.retryable = retryable
+
+    def to_result(self):
+        result = dict(msg=self.msg)
+        if self.status is not None:
+            result["status"] = self.status
+        if self.api_errors:
+            result["api_errors"] = self.api_errors
+        return result
+
+
+def _pointer_to_option(pointer):
+    """``/external_uac_settings/transport`` -> ``external_uac_settings.transport``."""
+    if not pointer or pointer == "/":
+        return ""
+    return ".".join(part for part in pointer.split("/") if part)
+
+
+def parse_api_errors(status, body):
+    """The ``errors`` array of an error response, as a list of plain dicts."""
+    errors = []
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        for item in body["errors"]:
+            if not isinstance(item, dict):
+                continue
+            source = item.get("source") if isinstance(item.get("source"), dict) else {}
+            errors.append(
+                dict(
+                    status=status,
+                    code=item.get("code"),
+                    title=item.get("title"),
+                    detail=item.get("detail"),
+                    pointer=source.get("pointer"),
+                )
+            )
+    return errors
+
+
+def format_api_message(status, method, path, api_errors, text=None):
+    """``Telnyx API 422 on PATCH /uac_connections/1: external_uac_settings.transport: ...``"""
+    head = "Telnyx API %s on %s %s" % (status, method, path)
+    parts = []
+    for err in api_errors:
+        option = _pointer_to_option(err.get("pointer"))
+        detail = err.get("detail") or err.get("title") or err.get("code") or "error"
+        parts.append("%s: %s" % (option, detail) if option else detail)
+    if status == 401:
+        parts.append("the API key was not accepted: check api_key or TELNYX_API_KEY")
+    elif status == 403:
+        parts.append("the API key lacks the rights for this request")
+    if not parts and text:
+        parts.append(_summarise_text(text))
+    return head + (": " + "; ".join(parts) if parts else "")
+
+
+def _summarise_text(text):
+    """A short, single-line excerpt of a non-JSON body (an HTML proxy page, say)."""
+    text = " ".join(text.split())
+    if "<" in text and ">" in text:
+        return "the response was not JSON (an HTML page, probably from a proxy in front of the API)"
+    return text[:200]
+
+
+class RateGate:
+    """One pause shared by every thread that uses a client.
+
+    When any request is told to slow down (429, or ``x-ratelimit-remaining``
+    reaching 0), every request waits until the window resets.
+    """
+
+    def __init__(self, clock=time.monotonic, sleep=time.sleep):
+        self._lock = threading.Lock()
+        self._resume_at = 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self.waited = 0.0
+
+    def hold_until(self, delay):
+        with self._lock:
+            self._resume_at = max(self._resume_at, self._clock() + max(0.0, delay))
+
+    def wait(self):
+        while True:
+            with self._lock:
+                delay = self._resume_at - self._clock()
+            if delay <= 0:
+                return
+            self._sleep(delay)
+            with self._lock:
+                self.waited += delay
+
+
+def _header_seconds(headers, name):
+    value = headers.get(name) if headers is not None else None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+class TelnyxClient:
+    """A small, thread-safe REST client for ``/v2``.
+
+    ``request`` retries what is safe to retry. ``create`` never sends a POST
+    twice without first asking ``recover`` whether the first one took effect.
+    """
+
+    def __init__(self, api_key, api_url=None, timeout=30.0, validate_certs=True, retries=5,
+                 ansible_version=None, sleep=time.sleep, session_factory=None, jitter=random.random):
+        if not api_key:
+            raise TelnyxError("api_key is required: set the api_key option or the TELNYX_API_KEY environment variable")
+        self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        self.timeout = timeout
+        self.validate_certs = validate_certs
+        self.retries = max(0, int(retries))
+        self._api_key = api_key
+        self._sleep = sleep
+        self._jitter = jitter
+        self._session_factory = session_factory or self._new_session
+        self._local = threading.local()
+        self.gate = RateGate(sleep=sleep)
+        self.request_count = 0
+        self._count_lock = threading.Lock()
+        self.user_agent = "telnyx.sip/%s (Ansible %s; Python %s; python-requests %s)" % (
+            COLLECTION_VERSION,
+            ansible_version or "unknown",
+            platform.python_version(),
+            getattr(requests, "__version__", "unknown") if HAS_REQUESTS else "missing",
+        )
+
+    # -- session ---------------------------------------------------------
+    def _new_session(self):
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        # Proxies from the environment are honoured; credentials from ~/.netrc
+        # are not (requests only reads it when no auth is set on the request).
+        session.auth = _BearerAuth(self._api_key)
+        return session
+
+    @property
+    def session(self):
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._session_factory()
+            self._local.session = session
+        return session
+
+    def _headers(self):
+        return {"Accept": "application/json", "User-Agent": self.user_agent}
+
+    # -- one HTTP exchange -------------------------------------------------
+    def _send_once(self, method, path, params=None, body=None):
+        """Send one request. Returns (status, headers, parsed body, text)."""
+        self.gate.wait()
+        with self._count_lock:
+            self.request_count += 1
+        url = self.api_url + path
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=self._headers(),
+                timeout=self.timeout,
+                verify=self.validate_certs,
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise TelnyxError(
+                "TLS certificate check failed for %s: %s. Use a trusted certificate, or set validate_certs: false "
+                "only for a test endpoint you trust" % (self.api_url, _exc_text(exc)),
+                method=method, path=path,
+            )
+        except requests.exceptions.Timeout:
+            raise TelnyxError(
+                "no response to %s %s within %s s (timeout)" % (method, path, self.timeout),
+                method=method, path=path, retryable=True,
+            )
+        except requests.exceptions.ConnectionError as exc:
+            raise TelnyxError(
+                "could not reach the Telnyx API at %s on %s %s: %s" % (self.api_url, method, path, _exc_text(exc)),
+                method=method, path=path, retryable=True,
+            )
+        if 300 <= response.status_code < 400:
+            # Redirects are not followed: the API key must go to api_url only.
+            raise TelnyxError(
+                "Telnyx API %s on %s %s: redirected to %s; not followed, so that the API key is sent to api_url only"
+                % (response.status_code, method, path, response.headers.get("Location", "?")),
+                status=response.status_code, method=method, path=path,
+            )
+        text = response.text
+        data = None
+        if text:
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+        self._note_rate_limit(response.status_code, response.headers)
+        return response.status_code, response.headers, data, text
+
+    def _note_rate_limit(self, status, headers):
+        remaining = headers.get("x-ratelimit-remaining") if headers is not None else None
+        reset = _header_seconds(headers, "x-ratelimit-reset")
+        if status == 429:
+            retry_after = _header_seconds(headers, "Retry-After")
+            delay = retry_after if retry_after is not None else reset
+            self.gate.hold_until(delay if delay is not None else 1.0)
+        elif remaining is not None and str(remaining).strip() == "0" and reset is not None:
+            self.gate.hold_until(reset)
+
+    def _backoff(self, attempt, headers=None):
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** attempt))
+        delay = delay / 2.0 + self._jitter() * delay / 2.0
+        for name in ("Retry-After", "x-ratelimit-reset"):
+            hinted = _header_seconds(headers, name)
+            if hinted is not None:
+                delay = max(delay, min(hinted, BACKOFF_CAP * 4))
+                break
+        return delay
+
+    # -- public API ----------------------------------------------------------
+    def request(self, method, path, params=None, body=None, recover=None, ok=(200, 201)):
+        """Send a request, retrying what is safe to retry; return the parsed body.
+
+        A POST whose outcome is unknown (timeout, dropped connection, 5xx) is
+        only sent again after ``recover()`` returned None, i.e. after a look-up
+        showed that the first one did not take effect. When ``recover`` finds
+        the object, that object is returned as ``{"data": obj}``.
+        """
+        waited = 0.0
+        statuses = []
+        attempt = 0
+        while True:
+            error = None
+            headers = None
+            try:
+                status, headers, data, text = self._send_once(method, path, params=params, body=body)
+            except TelnyxError as exc:
+                if not exc.retryable:
+                    raise
+                error = exc
+                status = None
+            if error is None:
+                if status in ok:
+                    return data if data is not None else {}
+                api_errors = parse_api_errors(status, data)
+                error = TelnyxError(
+                    format_api_message(status, method, path, api_errors, text),
+                    status=status, method=method, path=path, api_errors=api_errors,
+                    retryable=status in RETRY_STATUSES,
+                )
+            statuses.append(status if status is not None else "no response")
+            if not error.retryable or attempt >= self.retries:
+                if error.retryable and attempt > 0:
+                    error.msg += self._exhausted(attempt, statuses, waited)
+                    error.args = (error.msg,)
+                raise error
+            ambiguous = status is None or status in AMBIGUOUS_STATUSES
+            delay = self._backoff(attempt, headers)
+            self._sleep(delay)
+            waited += delay
+            attempt += 1
+            if method == "POST" and ambiguous and recover is not None:
+                found = recover()
+                if found is not None:
+                    return {"data": found}
+
+    @staticmethod
+    def _exhausted(attempts, statuses, waited):
+        limited = statuses.count(429)
+        reason = "rate-limited (429) %d times" % limited if limited else "failed %d times" % len(statuses)
+        return " (gave up after %d retries: %s; waited %.1f s in total)" % (attempts, reason, waited)
+
+    def paginate(self, path, params=None):
+        """Every item of a list endpoint, following ``meta.total_pages``."""
+        items = []
+        page = 1
+        while True:
+            query = dict(params or {})
+            query["page[size]"] = PAGE_SIZE
+            query["page[number]"] = page
+            body = self.request("GET", path, params=query)
+            data = body.get("data") or []
+            items.extend(data)
+            meta = body.get("meta") or {}
+            total_pages = meta.get("total_pages")
+            if total_pages is None:
+                if len(data) < PAGE_SIZE:
+                    return items
+            elif page >= total_pages:
+                return items
+            if not data:
+                return items
+            page += 1
+
+    def get(self, path, params=None):
+        return self.request("GET", path, params=params)
+
+    def post(self, path, body, recover=None):
+        return self.request("POST", path, body=body, recover=recover)
+
+    def patch(self, path, body):
+        return self.request("PATCH", path, body=body)
+
+    def delete(self, path):
+        return self.request("DELETE", path, ok=(200, 204))
+
+
+if HAS_REQUESTS:
+
+    class _BearerAuth(requests.auth.AuthBase):
+        """``Authorization: Bearer``; its repr never shows the key."""
+
+        def __init__(self, key):
+            self._key = key
+
+        def __call__(self, request):
+            request.headers["Authorization"] = "Bearer %s" % self._key
+            return request
+
+        def __repr__(self):
+            return "<BearerAuth>"
+
+
+def _exc_text(exc):
+    """An exception's text, on one line, without anything after a newline."""
+    return " ".join(str(exc).split())[:300]

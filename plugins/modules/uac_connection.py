@@ -1,0 +1,172 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) telnyx.sip contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: uac_connection
+short_description: Manage one Telnyx UAC connection (SIP Attach)
+version_added: 0.1.0
+description:
+  - Creates, updates or deletes one Telnyx UAC connection. Telnyx then registers to your PBX as a SIP endpoint
+    (O(external_uac_settings)) and sends calls from the PBX to O(internal_uac_settings.destination_uri).
+  - Idempotent. A run with nothing to change sends exactly one request (the look-up).
+  - An update is one PATCH carrying only the changed top-level keys.
+author:
+  - telnyx.sip maintainers
+extends_documentation_fragment:
+  - telnyx.sip.api
+  - telnyx.sip.uac_connection
+  - telnyx.sip.attributes
+options:
+  state:
+    description:
+      - V(present) creates the connection or brings it to the given settings; V(absent) deletes it.
+    type: str
+    choices: [present, absent]
+    default: present
+    version_added: 0.1.0
+  id:
+    description:
+      - Id of the connection. When given it identifies the connection, and O(connection_name) is the name it should have.
+      - An id that does not exist fails under O(state=present) (the module never creates a connection with a chosen id)
+        and is a no-op under O(state=absent).
+      - One of O(id) and O(connection_name) is required.
+    type: str
+    version_added: 0.1.0
+notes:
+  - Without O(id), the connection is found by its exact name. The API does not keep names unique; if several connections carry
+    the name, the module fails and lists their ids.
+  - A create whose response is lost (timeout, dropped connection, server error) is looked up by name before it is retried,
+    so a retry does not create a duplicate. Two runs creating the same name at the same moment can still make two, and the next run
+    then fails and names both.
+  - Registration starts on the Telnyx side minutes after a change; this module does not wait for it.
+seealso:
+  - module: telnyx.sip.uac_connection_info
+  - name: Telnyx UAC connections API
+    description: The API this module drives.
+    link: https://developers.telnyx.com/api/connections/create-uac-connection
+"""
+
+EXAMPLES = r"""
+- name: Attach a PBX extension to an AI Assistant
+  telnyx.sip.uac_connection:
+    connection_name: pbx-hq-1006
+    external_uac_settings:
+      proxy: sip:pbx.example.com:5060
+      transport: TCP
+      username: "1006"
+      password: "{{ vault_pbx_hq_1006_password }}"
+    internal_uac_settings:
+      destination_uri: 1006@assistant-abc123.sip.telnyx.com
+    tags: [sip-attach]
+
+- name: Same, with the API key set once for the whole play
+  module_defaults:
+    group/telnyx.sip.uac:
+      api_key: "{{ vault_telnyx_api_key }}"
+  block:
+    - name: Create a connection with Telnyx-generated credentials and keep them
+      telnyx.sip.uac_connection:
+        connection_name: pbx-branch-2001
+        reveal_secrets: true
+      register: branch
+      no_log: true
+
+- name: Rotate the PBX password on every run (the API hides the current one)
+  telnyx.sip.uac_connection:
+    connection_name: pbx-hq-1006
+    external_uac_settings:
+      password: "{{ vault_pbx_hq_1006_password }}"
+    update_password: always
+
+- name: Rename a connection by id
+  telnyx.sip.uac_connection:
+    id: "1293384261075731499"
+    connection_name: pbx-hq-reception
+
+- name: Delete a connection
+  telnyx.sip.uac_connection:
+    connection_name: pbx-hq-1006
+    state: absent
+"""
+
+RETURN = r"""
+uac_connection:
+  description:
+    - The connection as the API returned it after the change (or as it would be, in check mode), with every password masked
+      unless O(reveal_secrets=true). Empty after a delete of a connection that did not exist.
+  returned: always
+  type: dict
+  sample:
+    id: "1293384261075731499"
+    connection_name: pbx-hq-1006
+    active: true
+    fqdn: abc123def456.uac.telnyx.com
+    user_name: telnyx1006a
+    password: "********"
+    registration_status: null
+    external_uac_settings:
+      proxy: sip:pbx.example.com:5060
+      transport: TCP
+      username: "1006"
+      password: "********"
+    internal_uac_settings:
+      destination_uri: 1006@assistant-abc123.sip.telnyx.com
+    tags: [sip-attach]
+action:
+  description: What was done, or would be done in check mode.
+  returned: always
+  type: str
+  choices: [created, updated, deleted, unchanged]
+  sample: updated
+diff:
+  description: The changed fields before and after (secrets only say whether they will be set).
+  returned: when changed and in diff mode
+  type: dict
+"""
+
+from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
+from ansible_collections.telnyx.sip.plugins.module_utils._module import TelnyxModule
+
+
+def run(module):
+    params = module.params
+    desired = uac.desired_state(params)
+    uac.validate_id(params["id"])
+    if params["state"] == "present":
+        uac.validate(desired)
+    lookup = uac.Lookup(module.client)
+    current = uac.find_current(lookup, params["id"], params["connection_name"])
+    if params["id"] is not None and current is None and params["state"] == "present":
+        raise uac.ValidationError("no UAC connection has id %s; this module does not create a connection with a chosen id "
+                                  "(leave out id to create one)" % params["id"])
+    if params["id"] is not None and params["state"] == "present":
+        uac.check_rename(lookup, current, desired)
+    outcome, method, payload = uac.plan(desired, current, params["state"], params["update_password"])
+    if method is not None and not module.check_mode:
+        uac.execute(module.client, lookup, outcome, method, payload, current)
+    return uac.outcome_result(outcome, module._diff, params["reveal_secrets"])
+
+
+def main():
+    spec = uac.connection_fields_spec()
+    spec.update(uac.behaviour_spec())
+    spec.update(
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        id=dict(type="str"),
+    )
+    module = TelnyxModule(
+        argument_spec=spec,
+        required_one_of=[("id", "connection_name")],
+        supports_check_mode=True,
+    )
+    module.run(run)
+
+
+if __name__ == "__main__":
+    main()
