@@ -1,0 +1,19 @@
+"""The emulator's settings, shared by the CLI and the app factory."""
+
+import random
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass
+class EmulatorConfig:
+    api_key: Optional[str] = None  # only this bearer token is accepted; None: any non-empty one
+    latency_ms: int = 0  # added to every API response
+    rate_limit: Optional[int] = None  # requests a second per key; None: unlimited
+    fail_rate: float = 0.0  # share of API requests answered with 500 or 503
+    seed: Optional[int] = None  # seeds ids, passwords and faults
+    plaintext_passwords: bool = False  # serve passwords in clear, as older accounts see them
+
+    def rng(self, purpose):
+        """A random generator of its own for each purpose, reproducible under a seed."""
+        return random.Random(None if self.seed is None else f"{self.seed}:{purpose}")

@@ -1,0 +1,89 @@
+"""The emulator's state: UAC connections in memory, behind one lock.
+
+Every method returns deep copies, so callers never hold references into the store. The records
+are plain JSON-able dicts, so saving and restoring the state (a later `--state FILE`) is a matter
+of `snapshot()` and `restore()`.
+"""
+
+import copy
+import threading
+
+from . import resource
+from .errors import not_found
+from .validation import check_merged
+
+ID_LOW, ID_HIGH = 10 ** 18, 2 ** 63 - 1  # 19-digit numeric strings that fit an int64
+
+
+class ConnectionStore:
+    def __init__(self, rng):
+        self._rng = rng
+        self._lock = threading.RLock()
+        self._connections = {}  # id -> record, in creation order
+        self._ids = set()  # every id handed out (connections and fqdn records)
+
+    def _new_id(self):
+        while True:
+            candidate = str(self._rng.randint(ID_LOW, ID_HIGH))
+            if candidate not in self._ids:
+                self._ids.add(candidate)
+                return candidate
+
+    def _label(self):
+        taken = {record["inbound"]["sip_subdomain"] for record in self._connections.values()}
+        while True:
+            label = f"{self._rng.getrandbits(48):012x}"
+            if label not in taken:
+                return label
+
+    def _find(self, connection_id):
+        try:
+            return self._connections[connection_id]
+        except KeyError:
+            raise not_found() from None
+
+    def create(self, body):
+        with self._lock:
+            record = resource.new_connection(
+                body, self._new_id(), self._new_id(), self._label(), self._rng)
+            check_merged(body, record)
+            self._connections[record["id"]] = record
+            return copy.deepcopy(record)
+
+    def get(self, connection_id):
+        with self._lock:
+            return copy.deepcopy(self._find(connection_id))
+
+    def update(self, connection_id, body):
+        with self._lock:
+            record = resource.updated_connection(self._find(connection_id), body)
+            check_merged(body, record)
+            self._connections[connection_id] = record
+            return copy.deepcopy(record)
+
+    def delete(self, connection_id):
+        with self._lock:
+            record = self._find(connection_id)
+            del self._connections[connection_id]
+            return record
+
+    def all(self):
+        """Every connection, oldest first (the creation order breaks ties when sorting)."""
+        with self._lock:
+            return copy.deepcopy(list(self._connections.values()))
+
+    def reset(self):
+        with self._lock:
+            self._connections.clear()
+            self._ids.clear()
+
+    def snapshot(self):
+        with self._lock:
+            return {"connections": copy.deepcopy(list(self._connections.values()))}
+
+    def restore(self, snapshot):
+        with self._lock:
+            self.reset()
+            for record in snapshot["connections"]:
+                self._connections[record["id"]] = copy.deepcopy(record)
+                self._ids.update([record["id"]] + [fqdn["id"] for fqdn in record["fqdns"]])
