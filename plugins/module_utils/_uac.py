@@ -347,7 +347,7 @@ def plan(desired, current, state="present", update_password="on_create"):
         "PATCH", change.payload
 
 
-def execute(client, lookup, outcome, method, payload, current):
+def execute(client, outcome, method, payload, current):
     """Send the planned request; returns the outcome with the API's object."""
     if method == "POST":
         name = payload.get("connection_name")

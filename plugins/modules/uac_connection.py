@@ -149,7 +149,7 @@ def run(module):
         uac.check_rename(lookup, current, desired)
     outcome, method, payload = uac.plan(desired, current, params["state"], params["update_password"])
     if method is not None and not module.check_mode:
-        uac.execute(module.client, lookup, outcome, method, payload, current)
+        uac.execute(module.client, outcome, method, payload, current)
     return uac.outcome_result(outcome, module._diff, params["reveal_secrets"])
 
 

@@ -1,0 +1,217 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) telnyx.sip contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: uac_connections
+short_description: Converge many Telnyx UAC connections (SIP Attach) in one task
+version_added: 0.1.0
+description:
+  - Brings a list of UAC connections to their desired state in one module run, for fleet rollouts of hundreds or
+    thousands of PBX trunks.
+  - Reads every connection once (paginated), plans what to create, update (one PATCH of the changed keys), delete or leave,
+    then sends the writes on O(concurrency) workers that share one rate-limit pause.
+  - Each item is validated, compared and masked exactly like M(telnyx.sip.uac_connection). Every item is validated
+    before any request is sent.
+  - When some items fail, the others still converge; the task then fails and lists the failed items. A re-run creates no
+    duplicate.
+author:
+  - telnyx.sip maintainers
+extends_documentation_fragment:
+  - telnyx.sip.api
+  - telnyx.sip.attributes
+options:
+  connections:
+    description:
+      - The connections to manage, identified by their exact C(connection_name) (required in each item, and unique in the list).
+      - Each item takes the connection options of M(telnyx.sip.uac_connection) (O(telnyx.sip.uac_connection#module:active),
+        O(telnyx.sip.uac_connection#module:external_uac_settings), O(telnyx.sip.uac_connection#module:internal_uac_settings),
+        O(telnyx.sip.uac_connection#module:tags), and so on, with the same types, choices and limits), plus C(state)
+        (V(present), the default, or V(absent)).
+      - Passwords in items are kept out of the module's output like any C(no_log) option.
+    type: list
+    elements: dict
+    required: true
+    version_added: 0.1.0
+  purge:
+    description:
+      - Delete every connection that carries O(purge_tag) and is not named in O(connections).
+      - Needs O(purge_tag); connections without that tag are never touched.
+    type: bool
+    default: false
+    version_added: 0.1.0
+  purge_tag:
+    description:
+      - Tag that marks the connections this task manages. Every connection the task creates or updates gets it, and a listed
+        connection that lacks it gets it (adoption, reported as an update).
+    type: str
+    version_added: 0.1.0
+  concurrency:
+    description:
+      - How many writes run at once, 1 to 64. All workers pause together when the API signals its rate limit.
+    type: int
+    default: 8
+    version_added: 0.1.0
+  update_password:
+    description:
+      - When to send passwords to existing connections whose current password the API does not return in clear.
+        See O(telnyx.sip.uac_connection#module:update_password).
+    type: str
+    choices: [always, on_create]
+    default: on_create
+    version_added: 0.1.0
+  reveal_secrets:
+    description:
+      - Add the passwords, as the API returned them, to each line of RV(results). By default they are left out.
+    type: bool
+    default: false
+    version_added: 0.1.0
+notes:
+  - In check mode the module reads once and returns the plan (RV(results) with the action each item would take).
+  - With diff mode, the diff has one entry per changed connection.
+seealso:
+  - module: telnyx.sip.uac_connection
+  - role: telnyx.sip.sip_attach
+    description: Builds O(connections) from the PBX trunks of an inventory.
+"""
+
+EXAMPLES = r"""
+- name: Attach three PBX extensions to their Telnyx applications
+  telnyx.sip.uac_connections:
+    purge_tag: sip-attach
+    connections:
+      - connection_name: pbx-hq-1006
+        external_uac_settings:
+          proxy: sip:pbx-hq.example.com:5060
+          transport: TCP
+          username: "1006"
+          password: "{{ vault_pbx_hq_1006 }}"
+        internal_uac_settings:
+          destination_uri: 1006@assistant-abc123.sip.telnyx.com
+      - connection_name: pbx-hq-1007
+        external_uac_settings:
+          proxy: sip:pbx-hq.example.com:5060
+          transport: TCP
+          username: "1007"
+          password: "{{ vault_pbx_hq_1007 }}"
+        internal_uac_settings:
+          destination_uri: 1007@cc-app-42.sip.telnyx.com
+      - connection_name: pbx-old-2001
+        state: absent
+  register: rollout
+
+- name: Remove managed connections that left the list
+  telnyx.sip.uac_connections:
+    purge: true
+    purge_tag: sip-attach
+    connections: "{{ trunks }}"
+  vars:
+    trunks: []
+"""
+
+RETURN = r"""
+results:
+  description: One line per item (and per purged connection), in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    connection_name:
+      description: The connection's name.
+      type: str
+    action:
+      description: What was done (or would be done in check mode).
+      type: str
+      choices: [created, updated, deleted, unchanged, failed]
+    id:
+      description: The connection's id (none for a create in check mode).
+      type: str
+    fqdn:
+      description: The Telnyx-generated FQDN.
+      type: str
+    user_name:
+      description: The connection's Telnyx user name.
+      type: str
+    destination_uri:
+      description: Where Telnyx sends calls from the PBX.
+      type: str
+    proxy:
+      description: The PBX address Telnyx registers to.
+      type: str
+    username:
+      description: The user Telnyx registers as on the PBX.
+      type: str
+    auth_username:
+      description: The digest authentication user, when it differs.
+      type: str
+    registration_status:
+      description: The connection's registration status as the API reports it.
+      type: str
+    error:
+      description: Why the item failed.
+      type: str
+      returned: when O(reveal_secrets=false) and the item failed
+  sample:
+    - connection_name: pbx-hq-1006
+      action: created
+      id: "1293384261075731499"
+      fqdn: abc123def456.uac.telnyx.com
+      user_name: telnyx1006a
+      destination_uri: 1006@assistant-abc123.sip.telnyx.com
+      proxy: sip:pbx-hq.example.com:5060
+      username: "1006"
+      auth_username: null
+      registration_status: null
+by_name:
+  description: The lines of RV(results), keyed by connection name.
+  returned: always
+  type: dict
+counts:
+  description: How many items took each action.
+  returned: always
+  type: dict
+  sample: {created: 2, updated: 0, deleted: 1, unchanged: 997, failed: 0}
+failed:
+  description: The items that failed, with their errors.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - connection_name: pbx-hq-1007
+      error: "Telnyx API 422 on POST /uac_connections: external_uac_settings.username: is too short"
+"""
+
+from ansible_collections.telnyx.sip.plugins.module_utils import _fleet as fleet
+from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
+from ansible_collections.telnyx.sip.plugins.module_utils._module import TelnyxModule
+
+
+def run(module):
+    params = module.params
+    for item in params["connections"]:
+        if isinstance(item, dict):
+            module.no_log_values.update(fleet.secret_values(item))
+    items = fleet.validate_items(params["connections"], params["purge"], params["purge_tag"], params["concurrency"])
+    existing = uac.Lookup(module.client).all()
+    tasks = fleet.plan_fleet(items, existing, params["purge"], params["purge_tag"], params["update_password"])
+    if not module.check_mode:
+        fleet.execute_fleet(module.client, tasks, params["concurrency"])
+    result = fleet.fleet_result(tasks, module._diff, params["reveal_secrets"])
+    if result["failed"]:
+        names = ", ".join(line["connection_name"] for line in result["failed"])
+        module.fail_json(msg="%d of %d connections failed: %s" % (len(result["failed"]), len(tasks), names), **result)
+    return result
+
+
+def main():
+    module = TelnyxModule(argument_spec=fleet.fleet_spec(), supports_check_mode=True)
+    module.run(run)
+
+
+if __name__ == "__main__":
+    main()
