@@ -6,8 +6,8 @@ from .faults import Step
 
 def bearer_token(authorization):
     """The token of an `Authorization: Bearer <token>` header, or '' when there is none."""
-    scheme, _, token = (authorization or "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    parts = (authorization or "").split(None, 1)
+    return parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else ""
 
 
 class BearerAuth(Step):

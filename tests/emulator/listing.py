@@ -71,4 +71,4 @@ def list_page(records, args):
         "total_pages": (total + size - 1) // size,
         "total_results": total,
     }
-    return [record for _, record in matching[start:start + size]], meta
+    return [pair[1] for pair in matching[start:start + size]], meta

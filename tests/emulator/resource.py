@@ -122,11 +122,11 @@ def _apply(record, body):
 
 def generate_user_name(rng):
     """4-32 alphanumerics with a letter among the first 5 (here: a letter first, 12 in all)."""
-    return rng.choice(string.ascii_lowercase) + "".join(rng.choice(_ALNUM) for _ in range(11))
+    return rng.choice(string.ascii_lowercase) + "".join(rng.choice(_ALNUM) for unused in range(11))
 
 
 def generate_password(rng):
-    return "".join(rng.choice(_PASSWORD_CHARS) for _ in range(20))
+    return "".join(rng.choice(_PASSWORD_CHARS) for unused in range(20))
 
 
 def new_connection(body, connection_id, fqdn_id, label, rng, now=None):

@@ -223,7 +223,7 @@ def serve(config, host="127.0.0.1", port=0, verbose=False, out=None):
     server = make_server(host, port, create_app(config), threaded=True)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda *unused: stop.set())
     worker = threading.Thread(target=server.serve_forever, name="telnyx-emulator", daemon=True)
     worker.start()
     shown_host = f"[{host}]" if ":" in host else host

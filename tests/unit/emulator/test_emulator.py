@@ -13,12 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:  # run from anywhere, with or without rootdir on the path
-    sys.path.insert(0, str(ROOT))
+from tests.emulator import EmulatorConfig, create_app
+from tests.emulator.resource import MASK
 
-from tests.emulator import EmulatorConfig, create_app  # noqa: E402
-from tests.emulator.resource import MASK  # noqa: E402
+ROOT = Path(__file__).resolve().parents[3]
 
 AUTH = {"Authorization": "Bearer test-key"}
 CONNECTIONS = "/v2/uac_connections"
@@ -54,8 +52,9 @@ FULL_BODY = {
 class Api:
     """The Flask test client with the API's base path and a bearer token."""
 
-    def __init__(self, app, headers=AUTH):
-        self.app, self.client, self.headers = app, app.test_client(), headers
+    def __init__(self, app, headers=None):
+        self.app, self.client = app, app.test_client()
+        self.headers = AUTH if headers is None else headers
 
     @property
     def emulator(self):
@@ -404,7 +403,7 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize("body,pointer", INVALID, ids=[pointer for _, pointer in INVALID])
+@pytest.mark.parametrize("body,pointer", INVALID, ids=[case[1] for case in INVALID])
 def test_invalid_create_is_422_with_pointer(api, body, pointer):
     response = api.call("POST", CONNECTIONS, dict({"connection_name": "pbx"}, **body))
     assert response.status_code == 422, response.get_json()
@@ -481,7 +480,7 @@ def test_every_api_response_has_rate_limit_headers(api):
 
 def test_rate_limit_answers_429_per_key(make_api):
     api = make_api(rate_limit=3)
-    statuses = [api.call("GET", CONNECTIONS).status_code for _ in range(4)]
+    statuses = [api.call("GET", CONNECTIONS).status_code for unused in range(4)]
     assert statuses == [200, 200, 200, 429]
     limited = api.call("GET", CONNECTIONS)
     assert limited.get_json()["errors"][0]["code"] == "10011"
