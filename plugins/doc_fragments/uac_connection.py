@@ -40,7 +40,17 @@ options:
     description:
       - Site that handles the media; V(Latency) picks the one with the lowest round-trip time.
     type: str
-    choices: [Latency, "Chicago, IL", "Ashburn, VA", "San Jose, CA", "Sydney, Australia", "Amsterdam, Netherlands", "London, UK", "Toronto, Canada", "Vancouver, Canada", "Frankfurt, Germany"]
+    choices:
+      - Latency
+      - Chicago, IL
+      - Ashburn, VA
+      - San Jose, CA
+      - Sydney, Australia
+      - Amsterdam, Netherlands
+      - London, UK
+      - Toronto, Canada
+      - Vancouver, Canada
+      - Frankfurt, Germany
     version_added: 0.1.0
   dtmf_type:
     description:
@@ -382,8 +392,8 @@ options:
     suboptions:
       destination_uri:
         description:
-          - "C(<extension>@<application>.sip.telnyx.com), without a C(sip:) prefix; for example V(1006@assistant-<uuid>.sip.telnyx.com)
-            for an AI Assistant, C(<ext>@cc-app-<id>.sip.telnyx.com) for a Call Control application."
+          - "C(<extension>@<application>.sip.telnyx.com), without a C(sip:) prefix."
+          - For example V(1006@assistant-<uuid>.sip.telnyx.com) for an AI Assistant, C(<ext>@cc-app-<id>.sip.telnyx.com) for a Call Control application.
         type: str
         version_added: 0.1.0
   update_password:

@@ -17,7 +17,7 @@ description:
   - Idempotent. A run with nothing to change sends exactly one request (the look-up).
   - An update is one PATCH carrying only the changed top-level keys.
 author:
-  - telnyx.sip maintainers
+  - Telnyx SIP Attach maintainers (@team-telnyx)
 extends_documentation_fragment:
   - telnyx.sip.api
   - telnyx.sip.uac_connection

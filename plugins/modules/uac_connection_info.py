@@ -16,7 +16,7 @@ description:
     optionally filtered. Every page is read.
   - Always returns a list, empty when nothing matches.
 author:
-  - telnyx.sip maintainers
+  - Telnyx SIP Attach maintainers (@team-telnyx)
 extends_documentation_fragment:
   - telnyx.sip.api
   - telnyx.sip.attributes.INFO

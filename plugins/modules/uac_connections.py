@@ -18,10 +18,11 @@ description:
     then sends the writes on O(concurrency) workers that share one rate-limit pause.
   - Each item is validated, compared and masked exactly like M(telnyx.sip.uac_connection). Every item is validated
     before any request is sent.
+  - The C(telnyx.sip.sip_attach) role builds O(connections) from the PBX trunks of an inventory.
   - When some items fail, the others still converge; the task then fails and lists the failed items. A re-run creates no
     duplicate.
 author:
-  - telnyx.sip maintainers
+  - Telnyx SIP Attach maintainers (@team-telnyx)
 extends_documentation_fragment:
   - telnyx.sip.api
   - telnyx.sip.attributes
@@ -76,8 +77,6 @@ notes:
   - With diff mode, the diff has one entry per changed connection.
 seealso:
   - module: telnyx.sip.uac_connection
-  - role: telnyx.sip.sip_attach
-    description: Builds O(connections) from the PBX trunks of an inventory.
 """
 
 EXAMPLES = r"""
