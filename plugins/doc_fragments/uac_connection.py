@@ -399,7 +399,8 @@ options:
   update_password:
     description:
       - When to send O(password) and O(external_uac_settings.password) to an existing connection.
-      - Where the API returns the current password in clear (accounts created before 2026-09-08), it is compared, and sent only when it differs, whatever this option says.
+      - Where the API returns the current password in clear (accounts created before 2026-09-08), it is compared,
+        and sent only when it differs, whatever this option says.
       - Where the API returns it masked (C(********), newer accounts), it cannot be compared. V(on_create) sends it only when the connection is created;
         V(always) sends it on every run, which then always reports a change.
     type: str
