@@ -1,0 +1,367 @@
+"""Unit tests of TelnyxClient: wire format, retries, rate limits, errors, pagination and POST recovery."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+from ansible.module_utils.common.parameters import AnsibleFallbackNotFound
+
+from ansible_collections.telnyx.sip.plugins.module_utils import _client
+from ansible_collections.telnyx.sip.plugins.module_utils._client import (
+    PAGE_SIZE,
+    RateGate,
+    TelnyxClient,
+    TelnyxError,
+    env_fallback_nonempty,
+)
+
+OK = dict(data=dict(id="1"))
+UNPROCESSABLE = dict(errors=[dict(code="10015", title="Invalid value", detail="must be one of UDP, TCP, TLS",
+                                  source=dict(pointer="/external_uac_settings/transport"))])
+
+
+# -- wire format ---------------------------------------------------------------
+def test_bearer_auth_user_agent_and_request_options(make_client, transport, api_key):
+    client = make_client(api_url="https://api.test/v2/", timeout=12.5, validate_certs=False, ansible_version="2.19.9")
+    transport.push(json=OK)
+    assert client.get("/uac_connections/1") == OK
+    call = transport.calls[0]
+    assert call.url == "https://api.test/v2/uac_connections/1"
+    assert call.headers["Authorization"] == "Bearer " + api_key
+    assert call.headers["Accept"] == "application/json"
+    assert call.headers["User-Agent"].startswith("telnyx.sip/%s (Ansible 2.19.9; Python " % _client.COLLECTION_VERSION)
+    assert "python-requests %s" % requests.__version__ in call.headers["User-Agent"]
+    assert (call.timeout, call.verify) == (12.5, False)
+    assert client.request_count == 1
+
+
+def test_the_key_is_set_by_the_session_auth_and_never_shown(make_client, transport, api_key):
+    session = make_client().session
+    assert isinstance(session.auth, requests.auth.AuthBase)
+    assert api_key not in repr(session.auth)
+    assert "Authorization" not in session.headers
+
+
+def test_json_body_and_query(make_client, transport):
+    transport.push(status=201, json=OK)
+    make_client().request("POST", "/uac_connections", params={"a": "b"}, body={"connection_name": "x"})
+    assert transport.calls[0].body == {"connection_name": "x"}
+    assert transport.calls[0].params == {"a": "b"}
+
+
+def test_empty_body_of_a_success_is_an_empty_dict(make_client, transport):
+    transport.push(status=204, text="")
+    assert make_client().delete("/uac_connections/1") == {}
+
+
+def test_api_key_is_required():
+    with pytest.raises(TelnyxError, match="api_key is required: set the api_key option or the TELNYX_API_KEY"):
+        TelnyxClient(api_key="")
+
+
+# -- env fallback --------------------------------------------------------------
+def test_env_fallback_nonempty(monkeypatch):
+    monkeypatch.setenv("FIRST", "")
+    monkeypatch.delenv("SECOND", raising=False)
+    with pytest.raises(AnsibleFallbackNotFound):
+        env_fallback_nonempty("FIRST", "SECOND")
+    monkeypatch.setenv("SECOND", "key-2")
+    assert env_fallback_nonempty("FIRST", "SECOND") == "key-2"
+    monkeypatch.setenv("FIRST", "key-1")
+    assert env_fallback_nonempty("FIRST", "SECOND") == "key-1"
+
+
+def test_connection_spec_uses_the_nonempty_fallback():
+    spec = _client.connection_argument_spec()
+    assert spec["api_key"]["no_log"] is True
+    assert spec["api_key"]["fallback"] == (env_fallback_nonempty, ["TELNYX_API_KEY"])
+    assert spec["api_url"]["fallback"] == (env_fallback_nonempty, ["TELNYX_BASE_URL"])
+
+
+# -- pagination ----------------------------------------------------------------
+def test_paginate_follows_total_pages(make_client, transport):
+    for number in (1, 2, 3):
+        transport.push(json=dict(data=[dict(id=str(number))], meta=dict(total_pages=3, page_number=number)))
+    items = make_client().paginate("/uac_connections", {"filter[fqdn]": "a.b"})
+    assert [i["id"] for i in items] == ["1", "2", "3"]
+    assert [c.params for c in transport.calls] == [
+        {"filter[fqdn]": "a.b", "page[size]": str(PAGE_SIZE), "page[number]": str(n)} for n in (1, 2, 3)]
+    assert PAGE_SIZE == 250
+
+
+def test_paginate_without_meta_stops_on_a_short_page(make_client, transport):
+    transport.push(json=dict(data=[dict(id=str(i)) for i in range(PAGE_SIZE)]))
+    transport.push(json=dict(data=[dict(id="last")]))
+    assert len(make_client().paginate("/uac_connections")) == PAGE_SIZE + 1
+    assert len(transport.calls) == 2
+
+
+@pytest.mark.parametrize("meta", [dict(total_pages=9), {}])
+def test_paginate_stops_on_an_empty_page(make_client, transport, meta):
+    transport.push(json=dict(data=[dict(id=str(i)) for i in range(PAGE_SIZE)], meta=meta))
+    transport.push(json=dict(data=[], meta=meta))
+    assert len(make_client().paginate("/uac_connections")) == PAGE_SIZE
+    assert len(transport.calls) == 2
+
+
+# -- retries -------------------------------------------------------------------
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
+def test_each_retry_status_is_retried(make_client, transport, clock, status):
+    transport.push(status=status, json=dict(errors=[dict(detail="busy")])).push(json=OK)
+    assert make_client().get("/uac_connections/1") == OK
+    assert len(transport.calls) == 2
+    assert sum(clock.sleeps) == pytest.approx(1.0 if status == 429 else 0.5)  # a bare 429 holds the gate 1 s
+
+
+@pytest.mark.parametrize("status", [400, 404, 405, 422])
+def test_client_errors_are_not_retried(make_client, transport, clock, status):
+    transport.push(status=status, json=dict(errors=[dict(detail="no")]))
+    with pytest.raises(TelnyxError) as info:
+        make_client().get("/x")
+    assert info.value.status == status and len(transport.calls) == 1 and clock.sleeps == []
+    assert "gave up" not in info.value.msg
+
+
+@pytest.mark.parametrize("status, words", [
+    (401, "the API key was not accepted: check api_key or TELNYX_API_KEY"),
+    (403, "the API key lacks the rights for this request"),
+])
+def test_auth_failures_are_not_retried_and_name_the_key(make_client, transport, api_key, status, words):
+    transport.push(status=status, json=dict(errors=[dict(code="10009", title="Authentication failed")]))
+    with pytest.raises(TelnyxError) as info:
+        make_client().get("/uac_connections")
+    assert info.value.msg == "Telnyx API %d on GET /uac_connections: Authentication failed; %s" % (status, words)
+    assert len(transport.calls) == 1
+    assert api_key not in info.value.msg
+
+
+@pytest.mark.parametrize("exc, text", [
+    (requests.exceptions.ReadTimeout("read timed out"), "no response to GET /x within 30.0 s (timeout)"),
+    (requests.exceptions.ConnectTimeout("connect timed out"), "no response to GET /x within 30.0 s (timeout)"),
+    (requests.exceptions.ConnectionError("Connection refused\n  by peer"),
+     "could not reach the Telnyx API at https://api.test/v2 on GET /x: Connection refused by peer"),
+])
+def test_timeouts_and_connection_errors_are_retried(make_client, transport, clock, exc, text):
+    transport.push_error(exc).push_error(exc).push_error(exc)
+    with pytest.raises(TelnyxError) as info:
+        make_client(retries=2).get("/x")
+    assert info.value.msg == text + " (gave up after 2 retries: failed 3 times; waited 1.5 s in total)"
+    assert info.value.status is None and len(transport.calls) == 3 and clock.sleeps == [0.5, 1.0]
+
+
+def test_tls_errors_are_not_retried(make_client, transport):
+    transport.push_error(requests.exceptions.SSLError("certificate verify failed"))
+    with pytest.raises(TelnyxError, match="TLS certificate check failed for https://api.test/v2: certificate verify "
+                                          "failed. Use a trusted certificate, or set validate_certs: false"):
+        make_client().get("/x")
+    assert len(transport.calls) == 1
+
+
+def test_backoff_grows_with_jitter_and_is_capped(make_client, transport, clock):
+    for _ in range(9):
+        transport.push(status=500)
+    with pytest.raises(TelnyxError):
+        make_client(retries=8).get("/x")
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+
+
+def test_jitter_spreads_each_delay_over_its_upper_half(make_client):
+    low, high = make_client(jitter=lambda: 0.0), make_client(jitter=lambda: 1.0)
+    assert [low._backoff(a) for a in (0, 3, 20)] == [0.25, 2.0, 15.0]
+    assert [high._backoff(a) for a in (0, 3, 20)] == [0.5, 4.0, 30.0]
+
+
+@pytest.mark.parametrize("headers, delay", [
+    ({"Retry-After": "7"}, 7.0),
+    ({"x-ratelimit-reset": "4"}, 4.0),
+    ({"Retry-After": "3", "x-ratelimit-reset": "9"}, 3.0),
+    ({"Retry-After": "0.1"}, 0.5),  # never below the backoff itself
+    ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.5),  # unparsed: plain backoff
+    ({"Retry-After": "1000"}, 120.0),  # a hint is capped at four times the backoff cap
+])
+def test_server_hints_set_the_delay(make_client, transport, clock, headers, delay):
+    transport.push(status=503, headers=headers).push(json=OK)
+    make_client().get("/x")
+    assert clock.sleeps == [delay]
+
+
+@pytest.mark.parametrize("headers, delay", [
+    ({"Retry-After": "6"}, 6.0),
+    ({"x-ratelimit-reset": "5"}, 5.0),
+    ({}, 1.0),  # no hint: the gate holds one second
+])
+def test_429_waits_for_the_hint(make_client, transport, clock, headers, delay):
+    transport.push(status=429, headers=headers).push(json=OK)
+    make_client().get("/x")
+    assert sum(clock.sleeps) == pytest.approx(delay)
+
+
+def test_retry_budget_message_counts_rate_limits_and_waits(make_client, transport):
+    for _ in range(4):
+        transport.push(status=429, headers={"Retry-After": "2"}, json=dict(errors=[dict(detail="Too many requests")]))
+    with pytest.raises(TelnyxError) as info:
+        make_client(retries=3).get("/uac_connections")
+    assert info.value.msg == ("Telnyx API 429 on GET /uac_connections: Too many requests (gave up after 3 retries: "
+                              "rate-limited (429) 4 times; waited 6.0 s in total)")
+    assert str(info.value) == info.value.msg
+    assert len(transport.calls) == 4
+
+
+def test_no_retry_budget_no_suffix(make_client, transport):
+    transport.push(status=503, text="down")
+    with pytest.raises(TelnyxError) as info:
+        make_client(retries=0).get("/x")
+    assert info.value.msg == "Telnyx API 503 on GET /x: down"
+
+
+# -- rate gate -----------------------------------------------------------------
+def test_rate_gate_holds_to_the_latest_resume_time(clock):
+    gate = RateGate(clock=clock.now, sleep=clock.sleep)
+    gate.wait()
+    assert clock.sleeps == []
+    gate.hold_until(5)
+    gate.hold_until(2)  # a shorter hold does not shorten the pause
+    gate.hold_until(-3)
+    gate.wait()
+    assert clock.sleeps == [5] and gate.waited == 5
+    gate.wait()
+    assert clock.sleeps == [5]
+
+
+def test_exhausted_window_pauses_every_thread_of_the_client(make_client, transport, clock):
+    client = make_client()
+    transport.push(json=OK, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "3"})
+    transport.push(json=OK)
+    first = threading.Thread(target=client.get, args=("/a",))
+    first.start()
+    first.join()
+    assert clock.sleeps == []  # the response itself is not delayed
+    sessions = []
+    second = threading.Thread(target=lambda: (client.get("/b"), sessions.append(client.session)))
+    second.start()
+    second.join()
+    assert clock.sleeps == [3.0] and client.gate.waited == 3.0
+    assert sessions[0] is not client.session  # one session per thread, one gate for all
+    assert len(transport.calls) == 2
+
+
+def test_remaining_window_does_not_pause(make_client, transport, clock):
+    client = make_client()
+    transport.push(json=OK, headers={"x-ratelimit-remaining": "5", "x-ratelimit-reset": "3"}).push(json=OK)
+    client.get("/a")
+    client.get("/b")
+    assert clock.sleeps == []
+
+
+# -- errors ----------------------------------------------------------------------
+def test_error_message_and_structured_errors(make_client, transport):
+    transport.push(status=422, json=UNPROCESSABLE)
+    with pytest.raises(TelnyxError) as info:
+        make_client().patch("/uac_connections/123", {"external_uac_settings": {"transport": "SCTP"}})
+    error = info.value
+    assert error.msg == ("Telnyx API 422 on PATCH /uac_connections/123: external_uac_settings.transport: "
+                         "must be one of UDP, TCP, TLS")
+    assert error.api_errors == [dict(status=422, code="10015", title="Invalid value",
+                                     detail="must be one of UDP, TCP, TLS", pointer="/external_uac_settings/transport")]
+    assert error.to_result() == dict(msg=error.msg, status=422, api_errors=error.api_errors)
+    assert (error.method, error.path) == ("PATCH", "/uac_connections/123")
+
+
+def test_several_errors_fall_back_to_title_and_code(make_client, transport):
+    body = dict(errors=[dict(title="Only a title", source=dict(pointer="/")), dict(code="123"), {}, "junk",
+                        dict(detail="d", source="not-a-dict")])
+    transport.push(status=400, json=body)
+    with pytest.raises(TelnyxError) as info:
+        make_client().post("/uac_connections", {})
+    assert info.value.msg == "Telnyx API 400 on POST /uac_connections: Only a title; 123; error; d"
+    assert len(info.value.api_errors) == 4
+
+
+@pytest.mark.parametrize("text, summary", [
+    ("<html><body><h1>502 Bad Gateway</h1>\n</body></html>",
+     "the response was not JSON (an HTML page, probably from a proxy in front of the API)"),
+    ("upstream\n   connect error " + "x" * 300, "upstream connect error " + "x" * 177),
+])
+def test_non_json_bodies_are_summarised(make_client, transport, text, summary):
+    transport.push(status=400, text=text, headers={"Content-Type": "text/html"})
+    with pytest.raises(TelnyxError) as info:
+        make_client().get("/x")
+    assert info.value.msg == "Telnyx API 400 on GET /x: " + summary
+    assert info.value.api_errors == [] and "api_errors" not in info.value.to_result()
+
+
+def test_error_without_body_is_just_the_head(make_client, transport):
+    transport.push(status=404, text="")
+    with pytest.raises(TelnyxError) as info:
+        make_client().get("/x")
+    assert info.value.msg == "Telnyx API 404 on GET /x"
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirects_are_not_followed(make_client, transport, status):
+    transport.push(status=status, headers={"Location": "https://evil.example/v2/x"})
+    transport.push(json=OK)  # what a followed redirect would get
+    with pytest.raises(TelnyxError) as info:
+        make_client().get("/x")
+    assert info.value.msg == ("Telnyx API %d on GET /x: redirected to https://evil.example/v2/x; not followed, so that "
+                              "the API key is sent to api_url only" % status)
+    assert len(transport.calls) == 1
+
+
+# -- POST recovery ---------------------------------------------------------------
+class Recover:
+    """A recover callback that records when it ran (as the number of requests sent by then)."""
+
+    def __init__(self, transport, found=None):
+        self.transport = transport
+        self.found = found
+        self.seen_at = []
+
+    def __call__(self):
+        self.seen_at.append(len(self.transport.calls))
+        return self.found
+
+
+@pytest.mark.parametrize("failure", [dict(status=500), dict(status=502), dict(status=503), dict(status=504),
+                                     requests.exceptions.ReadTimeout("t"), requests.exceptions.ConnectionError("c")])
+def test_ambiguous_post_failure_returns_what_recover_found(make_client, transport, failure):
+    if isinstance(failure, dict):
+        transport.push(**failure)
+    else:
+        transport.push_error(failure)
+    recover = Recover(transport, found=dict(id="42", connection_name="n"))
+    assert make_client().post("/uac_connections", {"connection_name": "n"}, recover=recover) == {
+        "data": dict(id="42", connection_name="n")}
+    assert recover.seen_at == [1]
+    assert transport.methods == [("POST", "/uac_connections")]
+
+
+def test_post_is_sent_again_only_after_recover_found_nothing(make_client, transport):
+    transport.push(status=503).push(status=504).push(status=201, json=OK)
+    recover = Recover(transport)
+    assert make_client().post("/uac_connections", {"connection_name": "n"}, recover=recover) == OK
+    assert recover.seen_at == [1, 2]
+    assert len(transport.calls) == 3
+
+
+@pytest.mark.parametrize("status", [408, 409, 429])
+def test_post_refused_before_processing_is_retried_without_recover(make_client, transport, status):
+    transport.push(status=status).push(status=201, json=OK)
+    recover = Recover(transport, found=dict(id="never"))
+    assert make_client().post("/uac_connections", {}, recover=recover) == OK
+    assert recover.seen_at == []
+
+
+def test_recover_is_not_asked_after_the_last_try(make_client, transport):
+    transport.push(status=500).push(status=500)
+    recover = Recover(transport)
+    with pytest.raises(TelnyxError, match="gave up after 1 retries: failed 2 times"):
+        make_client(retries=1).post("/uac_connections", {}, recover=recover)
+    assert recover.seen_at == [1]
+
+
+def test_ambiguous_patch_is_retried_without_recover(make_client, transport):
+    transport.push(status=500).push(json=OK)
+    assert make_client().request("PATCH", "/x", body={}, recover=Recover(transport, found={})) == OK
+    assert len(transport.calls) == 2
