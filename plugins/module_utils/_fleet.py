@@ -21,6 +21,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import UnsupportedError
 
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._client import TelnyxError
@@ -82,9 +83,16 @@ def validate_items(items, purge, purge_tag, concurrency):
         if not isinstance(item, dict):
             problems.append("%s must be a dict of connection options, got %r" % (label, type(item).__name__))
             continue
+        name = item.get("connection_name")
+        if isinstance(name, str) and name in seen:
+            problems.append("%s: connection_name %r is also given by connections[%d]; each name may appear once"
+                            % (label, name, seen[name]))
+            continue
+        if isinstance(name, str):
+            seen[name] = index
         result = validator.validate(item)
-        if result.error_messages:
-            problems.extend("%s: %s" % (label, msg) for msg in result.error_messages)
+        if result.errors:
+            problems.extend("%s: %s" % (label, _describe(error)) for error in result.errors)
             continue
         params = result.validated_parameters
         try:
@@ -93,16 +101,17 @@ def validate_items(items, purge, purge_tag, concurrency):
         except ValidationError as exc:
             problems.append("%s: %s" % (label, exc))
             continue
-        name = params["connection_name"]
-        if name in seen:
-            problems.append("%s: connection_name %r is also given by connections[%d]; each name may appear once"
-                            % (label, name, seen[name]))
-            continue
-        seen[name] = index
         typed.append(params)
     if problems:
         raise ValidationError("; ".join(problems))
     return typed
+
+
+def _describe(error):
+    """An argument-spec error as one clause (unsupported options say so)."""
+    if isinstance(error, UnsupportedError):
+        return "unsupported option %s" % error.msg
+    return error.msg
 
 
 class Task:
