@@ -37,6 +37,12 @@ options:
     type: bool
     default: true
     version_added: 0.1.0
+  ca_path:
+    description:
+      - PEM file of the certificate authorities to trust for the API's TLS certificate, instead of the system's.
+      - Ignored when O(validate_certs=false). Without it, C(REQUESTS_CA_BUNDLE) is honoured when set.
+    type: path
+    version_added: 0.1.0
   retries:
     description:
       - How many times a request is retried after a rate limit (429), a conflict (409), a timeout, a lost connection or a server error (5xx).

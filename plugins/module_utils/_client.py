@@ -70,6 +70,7 @@ def connection_argument_spec():
         api_url=dict(type="str", fallback=(env_fallback_nonempty, ["TELNYX_BASE_URL"])),
         timeout=dict(type="float", default=30.0),
         validate_certs=dict(type="bool", default=True),
+        ca_path=dict(type="path"),
         retries=dict(type="int", default=5),
     )
 
@@ -194,12 +195,13 @@ class TelnyxClient:
     """
 
     def __init__(self, api_key, api_url=None, timeout=30.0, validate_certs=True, retries=5,
-                 ansible_version=None, sleep=time.sleep, session_factory=None, jitter=random.random):
+                 ansible_version=None, ca_path=None, sleep=time.sleep, session_factory=None, jitter=random.random):
         if not api_key:
             raise TelnyxError("api_key is required: set the api_key option or the TELNYX_API_KEY environment variable")
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self.timeout = timeout
-        self.validate_certs = validate_certs
+        # requests takes a CA bundle path where it takes True.
+        self.validate_certs = (ca_path or True) if validate_certs else False
         self.retries = max(0, int(retries))
         self._api_key = api_key
         self._sleep = sleep
@@ -258,7 +260,7 @@ class TelnyxClient:
             )
         except requests.exceptions.SSLError as exc:
             raise TelnyxError(
-                "TLS certificate check failed for %s: %s. Use a trusted certificate, or set validate_certs: false "
+                "TLS certificate check failed for %s: %s. Trust its CA with ca_path, or set validate_certs: false "
                 "only for a test endpoint you trust" % (self.api_url, _exc_text(exc)),
                 method=method, path=path,
             )

@@ -49,6 +49,7 @@ class TelnyxModule(AnsibleModule):
                     api_url=self.params["api_url"],
                     timeout=self.params["timeout"],
                     validate_certs=self.params["validate_certs"],
+                    ca_path=self.params["ca_path"],
                     retries=self.params["retries"],
                     ansible_version=ANSIBLE_VERSION,
                 )
