@@ -67,8 +67,8 @@ def _check_proxy(value):
 
 def _check_outbound_proxy(value):
     if not OUTBOUND_PROXY_RE.match(value):
-        hint = " (add the sip: scheme: sip:%s)" % value if PROXY_RE.match(value) and ":" not in value.split(".")[0] \
-            and not value.startswith("sip") else ""
+        hint = " (add the sip: scheme: sip:%s)" % value if PROXY_RE.match(value) \
+            and not value.lower().startswith(("sip:", "sips:")) else ""
         return "must be a SIP URI with its sip: scheme, such as sip:proxy.example.com:5060, got %r%s" % (value, hint)
     return None
 
