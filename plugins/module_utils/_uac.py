@@ -209,11 +209,12 @@ def behaviour_spec():
     )
 
 
-def validate(desired, creating=None):
+def validate(desired, creating=None, current=None):
     """Raise ``ValidationError`` listing every problem with one connection's options.
 
     ``creating`` is True/False when known, None while the object is still to
     be looked up (rules that depend on it are checked again later).
+    ``current`` is the connection being updated, when there is one.
     """
     problems = validate_fields(FIELDS, desired)
     name = desired.get("connection_name")
@@ -227,7 +228,7 @@ def validate(desired, creating=None):
     if desired.get("webhook_api_version") == "texml":
         if not (desired.get("outbound") or {}).get("call_parking_enabled"):
             problems.append("webhook_api_version texml needs outbound.call_parking_enabled: true")
-        if creating is False:
+        if creating is False and (current or {}).get("webhook_api_version") != "texml":
             problems.append("webhook_api_version texml can only be set when the connection is created; "
                             "allowed on update: 1, 2")
     if problems:
@@ -336,7 +337,7 @@ def plan(desired, current, state="present", update_password="on_create"):
         payload = create_payload(FIELDS, desired)
         return Outcome("created", payload, before={}, after=diff_secrets_for_create(FIELDS, payload)), \
             "POST", payload
-    validate(desired, creating=False)
+    validate(desired, creating=False, current=current)
     change = plan_update(FIELDS, desired, current, update_password=update_password)
     if not change.changed:
         return Outcome("unchanged", current), None, None
