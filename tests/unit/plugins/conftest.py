@@ -20,7 +20,10 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 from ansible.module_utils import basic
-from ansible_collections.telnyx.sip.plugins.module_utils import _client, _module
+
+# The collection's modules are imported inside the fixtures, never here: this
+# file can be loaded before pytest-ansible installs Ansible's collection
+# finder, and a collection package imported before it lacks its metadata.
 
 API_URL = "https://api.test/v2"
 API_KEY = "test-api-key-5f1e2d3c"
@@ -122,6 +125,8 @@ class FakeClock:
 @pytest.fixture
 def transport(monkeypatch):
     """Every session the client builds gets this fake adapter (for http:// and https://)."""
+    from ansible_collections.telnyx.sip.plugins.module_utils import _client
+
     fake = FakeTransport()
     monkeypatch.setattr(_client, "HTTPAdapter", lambda **kwargs: fake)
     return fake
@@ -139,6 +144,8 @@ def clock():
 
 
 def _client_factory(clock, **defaults):
+    from ansible_collections.telnyx.sip.plugins.module_utils import _client
+
     def build(*args, **kwargs):
         options = dict(defaults)
         options.update(kwargs)
@@ -255,6 +262,8 @@ def run_module(monkeypatch, transport, clock):
 
     def fail_json(self, **kwargs):
         raise AnsibleFail(kwargs)
+
+    from ansible_collections.telnyx.sip.plugins.module_utils import _module
 
     monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
     monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)

@@ -152,10 +152,21 @@ def test_timeouts_and_connection_errors_are_retried(make_client, transport, cloc
 
 def test_tls_errors_are_not_retried(make_client, transport):
     transport.push_error(requests.exceptions.SSLError("certificate verify failed"))
-    with pytest.raises(TelnyxError, match="TLS certificate check failed for https://api.test/v2: certificate verify "
-                                          "failed. Use a trusted certificate, or set validate_certs: false"):
+    with pytest.raises(TelnyxError) as info:
         make_client().get("/x")
+    assert info.value.msg.startswith("TLS certificate check failed for https://api.test/v2: certificate verify failed.")
+    assert "validate_certs: false" in info.value.msg
     assert len(transport.calls) == 1
+
+
+@pytest.mark.parametrize("validate_certs, ca_path, verify", [
+    (True, None, True), (True, "/etc/pki/ca.pem", "/etc/pki/ca.pem"), (False, "/etc/pki/ca.pem", False)])
+def test_ca_path_is_what_requests_verifies_with(make_client, transport, monkeypatch, validate_certs, ca_path, verify):
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # requests puts these in place of verify=True
+        monkeypatch.delenv(name, raising=False)
+    transport.push(json=OK)
+    make_client(validate_certs=validate_certs, ca_path=ca_path).get("/x")
+    assert transport.calls[0].verify == verify
 
 
 def test_backoff_grows_with_jitter_and_is_capped(make_client, transport, clock):
