@@ -8,6 +8,7 @@ answers from a queue or a handler. No socket is opened.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
 from collections import deque
@@ -288,6 +289,12 @@ def run_module(monkeypatch, transport, clock):
         raise AssertionError("the module returned without exit_json or fail_json")
 
     return run
+
+
+@pytest.fixture
+def run(run_module, request):
+    """``run(args, **options)``: ``run_module`` for the test file's ``MODULE``."""
+    return functools.partial(run_module, request.module.MODULE)
 
 
 try:  # ansible-core >= 2.19
