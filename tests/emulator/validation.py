@@ -95,7 +95,8 @@ class Str(Rule):
 
     def check(self, value, pointer, errors):
         if self.min_len is not None and len(value) < self.min_len:
-            errors.append(invalid(pointer, f"must be at least {self.min_len} characters long"))
+            errors.append(invalid(pointer, f"must be at least {self.min_len} characters long"
+                                  if self.min_len > 1 else "must not be empty"))
         elif self.max_len is not None and len(value) > self.max_len:
             errors.append(invalid(pointer, f"must be at most {self.max_len} characters long"))
         elif self.pattern is not None and not self.pattern.match(value):

@@ -358,6 +358,7 @@ INVALID = [
     ({"tags": ["a", 2]}, "/tags/1"),
     ({"connection_name": 5}, "/connection_name"),
     ({"connection_name": None}, "/connection_name"),
+    ({"connection_name": ""}, "/connection_name"),
     ({"dtmf_type": "rfc2833"}, "/dtmf_type"),
     ({"anchorsite_override": "Mars"}, "/anchorsite_override"),
     ({"encrypted_media": "ZRTP"}, "/encrypted_media"),
