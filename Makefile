@@ -40,7 +40,8 @@ define run_pytest
 	exit $$rc
 endef
 
-.PHONY: help venv tools prism pip-bootstrap sanity sanity-tree lint units integration test clean distclean
+.PHONY: help venv tools prism pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
+        matrix docs changelog
 
 help:
 	@echo 'Targets:'
@@ -50,6 +51,9 @@ help:
 	@echo '  lint         ansible-lint --offline on roles/ and examples/; antsibull-changelog lint'
 	@echo '  units        pytest tests/unit'
 	@echo '  integration  pytest tests/integration (emulator + prism)'
+	@echo '  matrix       sanity + units under each older ansible-core in MATRIX ($(MATRIX)), in $(TOOLS)/venv-X.Y'
+	@echo '  docs         antsibull-docs lint-collection-docs, then RST reference pages into $(DOCS_DEST)'
+	@echo '  changelog    antsibull-changelog lint, and CHANGELOG.md with unreleased fragments into $(CHANGELOG_DEST)'
 	@echo '  test         all of the above; fails if any step fails'
 	@echo '  clean        remove test output and caches; distclean also removes $(VENV) and $(TOOLS)'
 
@@ -111,10 +115,83 @@ units: venv
 integration: venv prism
 	$(call run_pytest,tests/integration)
 
+## ---------------------------------------------------------------- matrix
+# The older supported ansible-core releases (meta/runtime.yml: >=2.17; 2.19 is .venv).
+# 2.16 also installs on Python 3.11: `make matrix-2.16` runs it, but its sanity wants the
+# Python 2 boilerplate in tests/unit/plugins, so it is not in MATRIX. Each gets a venv in $(TOOLS)/venv-X.Y (gitignored, so the
+# sanity copy never picks it up) with only what sanity and the unit tests need, and runs
+# both there.
+MATRIX          ?= 2.17 2.18
+MATRIX_PACKAGES := pytest pytest-ansible pytest-xdist flask jsonschema pyyaml hypothesis
+
+matrix: $(addprefix matrix-,$(MATRIX))
+
+matrix-venv-%:
+	@venv=$(TOOLS)/venv-$*; stamp=$$venv/.installed-$$( { cat requirements.txt; echo '$(MATRIX_PACKAGES)'; $(PYTHON) -V 2>&1; } | sha256sum | cut -c1-16); \
+	if [ -f $$stamp ]; then echo "$$venv is up to date"; exit 0; fi; \
+	set -x; \
+	[ -x $$venv/bin/python ] || $(PYTHON) -m venv $$venv; \
+	$$venv/bin/python -m pip install -q --upgrade pip; \
+	$$venv/bin/python -m pip install -q 'ansible-core==$*.*' -r requirements.txt $(MATRIX_PACKAGES); \
+	rm -f $$venv/.installed-*; touch $$stamp
+
+matrix-%: matrix-venv-%
+	@venv=$(CURDIR)/$(TOOLS)/venv-$*; export PATH=$$venv/bin:$$PATH; \
+	echo "+ [ansible-core $*] $$(ansible --version | sed -n 1p)"; \
+	$$venv/bin/python tests/tools/make_get_pip.py; \
+	dir=$$($$venv/bin/python tests/tools/sanity_tree.py --dest tests/output/.sanity-$* | tail -n1); \
+	rc=0; \
+	echo "+ [ansible-core $*] (cd $$dir && ansible-test sanity --local --python $(SANITY_PYTHON))"; \
+	(cd "$$dir" && PIP_QUIET=1 ansible-test sanity --local --python $(SANITY_PYTHON) --color no $(SANITY_ARGS)) || rc=1; \
+	echo "+ [ansible-core $*] $$venv/bin/python -m pytest tests/unit $(PYTEST_ARGS)"; \
+	urc=0; $$venv/bin/python -m pytest -q tests/unit $(PYTEST_ARGS) || urc=$$?; \
+	if [ $$urc -ne 0 ] && [ $$urc -ne 5 ]; then rc=1; fi; \
+	if [ $$rc -ne 0 ]; then echo "FAILED: ansible-core $*"; fi; exit $$rc
+
+## ---------------------------------------------------------------- docs
+DOCS_DEST      := tests/output/docsite
+CHANGELOG_DEST := tests/output/changelog
+
+# lint the collection's docs (plugins and the role's argument specs, as antsibull-docs
+# reads them from a collections tree), then write the RST reference pages
+docs: venv
+	@root=$$($(VPY) -c 'from tests.collection_path import collections_root; print(collections_root())'); \
+	export ANSIBLE_COLLECTIONS_PATH=$$root; \
+	echo "+ (cd $$root/ansible_collections/telnyx/sip && antsibull-docs lint-collection-docs --plugin-docs .)"; \
+	(cd $$root/ansible_collections/telnyx/sip && antsibull-docs lint-collection-docs --plugin-docs .); \
+	rm -rf $(DOCS_DEST); mkdir -p -m 700 $(DOCS_DEST); \
+	echo "+ antsibull-docs collection --use-current --dest-dir $(DOCS_DEST) telnyx.sip"; \
+	antsibull-docs collection --use-current --dest-dir $(DOCS_DEST) telnyx.sip; \
+	find $(DOCS_DEST) -name '*.rst' | sort
+
+# CHANGELOG.md is generated from changelogs/changelog.yaml (antsibull-changelog generate).
+# CI previews the next release without consuming the fragments: a copy of the changelog
+# files in $(CHANGELOG_DEST) gets `antsibull-changelog release`, and CHANGELOG.md must build.
+changelog: venv
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	@rm -rf $(CHANGELOG_DEST); mkdir -p $(CHANGELOG_DEST)/meta; \
+	cp -r galaxy.yml CHANGELOG.md changelogs plugins $(CHANGELOG_DEST)/; cp meta/runtime.yml $(CHANGELOG_DEST)/meta/; \
+	cd $(CHANGELOG_DEST); \
+	if grep -q '^releases: *{}' changelogs/changelog.yaml; then \
+	  echo "no release in changelogs/changelog.yaml yet: CHANGELOG.md is the placeholder, not checked"; \
+	else \
+	echo "+ antsibull-changelog generate (must leave CHANGELOG.md as committed)"; \
+	antsibull-changelog generate; \
+	cmp -s CHANGELOG.md $(CURDIR)/CHANGELOG.md || { \
+	  echo "CHANGELOG.md differs from what 'antsibull-changelog generate' writes: run it and commit"; \
+	  diff -u $(CURDIR)/CHANGELOG.md CHANGELOG.md || true; exit 1; }; \
+	fi; \
+	version=$$(sed -n 's/^version: *//p' galaxy.yml); \
+	echo "+ antsibull-changelog release --version $$version (in $(CHANGELOG_DEST): fragments stay)"; \
+	antsibull-changelog release --version $$version; \
+	grep -q "^## v" CHANGELOG.md; \
+	echo "preview of the $$version release notes: $(CHANGELOG_DEST)/CHANGELOG.md"
+
 ## ---------------------------------------------------------------- all
 # runs every step even after a failure, prints a summary with timings,
 # and exits non-zero if any step failed
-TEST_STEPS := venv tools sanity lint units integration
+TEST_STEPS := venv tools sanity lint docs changelog units integration matrix
 
 test:
 	@failed=""; summary=""; \
