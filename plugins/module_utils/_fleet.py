@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 
+from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._client import TelnyxError
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import ValidationError
@@ -46,6 +47,7 @@ def fleet_spec():
         concurrency=dict(type="int", default=8),
         update_password=dict(type="str", default="on_create", choices=["always", "on_create"], no_log=False),
         reveal_secrets=dict(type="bool", default=False),
+        **registration.registration_spec()
     )
 
 
@@ -66,9 +68,9 @@ def secret_values(item):
     return values
 
 
-def validate_items(items, purge, purge_tag, concurrency):
+def validate_items(items, purge, purge_tag, concurrency, options=None):
     """Typed items, or ``ValidationError`` naming every bad item and option."""
-    problems = []
+    problems = registration.check_options(options or {})
     if purge and not purge_tag:
         problems.append("purge needs purge_tag: only connections that carry the managed tag are ever deleted")
     if purge_tag is not None and not purge_tag.strip():
@@ -91,8 +93,8 @@ def validate_items(items, purge, purge_tag, concurrency):
         if isinstance(name, str):
             seen[name] = index
         result = validator.validate(item)
-        if result.errors:
-            problems.extend("%s: %s" % (label, _describe(error)) for error in result.errors)
+        if result.error_messages:
+            problems.extend("%s: %s" % (label, _describe(error)) for error in result.errors.errors)
             continue
         params = result.validated_parameters
         try:
@@ -119,6 +121,7 @@ class Task:
 
     def __init__(self, name, outcome=None, method=None, payload=None, current=None, error=None):
         self.name = name
+        self.registration_error = None
         self.outcome = outcome
         self.method = method
         self.payload = payload
@@ -190,6 +193,15 @@ def execute_fleet(client, tasks, concurrency):
         list(pool.map(work, writes))
 
 
+def wait_for_registration(client, tasks, params):
+    """Wait for every connection the run leaves present, all at once."""
+    named = [(task.name, task.outcome.connection) for task in tasks
+             if task.error is None and task.outcome.action != "deleted" and task.outcome.connection]
+    by_name = dict((task.name, task) for task in tasks)
+    for name, message in registration.wait_for_connections(client, named, params, workers=params["concurrency"]):
+        by_name[name].registration_error = message
+
+
 def task_result(task, reveal=False):
     """One line of ``results``."""
     if task.error is not None:
@@ -210,6 +222,8 @@ def task_result(task, reveal=False):
         auth_username=external.get("auth_username"),
         registration_status=conn.get("registration_status"),
     )
+    if task.registration_error is not None:
+        line["registration_error"] = task.registration_error
     if reveal:
         line["password"] = conn.get("password")
         line["external_password"] = external.get("password")
@@ -223,12 +237,15 @@ def fleet_result(tasks, want_diff, reveal=False):
         counts[line["action"]] += 1
     failed = [dict(connection_name=line["connection_name"], error=line["error"])
               for line in results if line["action"] == "failed"]
+    not_registered = [dict(connection_name=line["connection_name"], error=line["registration_error"])
+                      for line in results if "registration_error" in line]
     result = dict(
         changed=any(line["action"] in ("created", "updated", "deleted") for line in results),
         results=results,
         by_name=dict((line["connection_name"], line) for line in results),
         counts=counts,
         failed=failed,
+        not_registered=not_registered,
     )
     if want_diff:
         result["diff"] = [

@@ -408,6 +408,7 @@ def info_spec():
         fqdn=dict(type="str"),
         outbound_voice_profile_id=dict(type="str"),
         sort=dict(type="str", choices=SORT_CHOICES),
+        registration=dict(type="bool", default=False),
         reveal_secrets=dict(type="bool", default=False),
     )
 

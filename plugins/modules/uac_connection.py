@@ -22,6 +22,7 @@ extends_documentation_fragment:
   - telnyx.sip.api
   - telnyx.sip.uac_connection
   - telnyx.sip.attributes
+  - telnyx.sip.registration
 options:
   state:
     description:
@@ -44,7 +45,10 @@ notes:
   - A create whose response is lost (timeout, dropped connection, server error) is looked up by name before it is retried,
     so a retry does not create a duplicate. Two runs creating the same name at the same moment can still make two, and the next run
     then fails and names both.
-  - Registration starts on the Telnyx side minutes after a change; this module does not wait for it.
+  - Telnyx starts registering to the PBX minutes (about 4 to 5) after a create or an O(active) change, so with
+    O(wait_for_registration=true) against the real API choose a O(registration_timeout) of 420 seconds or more.
+  - Registration is read from C(GET /sip_registration_status), the reliable source; the connection's own
+    C(registration_status) field can lag behind it.
 seealso:
   - module: telnyx.sip.uac_connection_info
   - name: Telnyx UAC connections API
@@ -130,6 +134,7 @@ diff:
   type: dict
 """
 
+from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._module import TelnyxModule
 
@@ -140,6 +145,9 @@ def run(module):
     uac.validate_id(params["id"])
     if params["state"] == "present":
         uac.validate(desired)
+    problems = registration.check_options(params)
+    if problems:
+        raise uac.ValidationError("; ".join(problems))
     lookup = uac.Lookup(module.client)
     current = uac.find_current(lookup, params["id"], params["connection_name"])
     if params["id"] is not None and current is None and params["state"] == "present":
@@ -150,12 +158,20 @@ def run(module):
     outcome, method, payload = uac.plan(desired, current, params["state"], params["update_password"])
     if method is not None and not module.check_mode:
         uac.execute(module.client, outcome, method, payload, current)
-    return uac.outcome_result(outcome, module._diff, params["reveal_secrets"])
+    failures = []
+    if params["wait_for_registration"] and params["state"] == "present" and not module.check_mode:
+        failures = registration.wait_for_connections(module.client, [(outcome.connection.get("connection_name"),
+                                                                      outcome.connection)], params)
+    result = uac.outcome_result(outcome, module._diff, params["reveal_secrets"])
+    if failures:
+        module.fail_json(msg=failures[0][1], **result)
+    return result
 
 
 def main():
     spec = uac.connection_fields_spec()
     spec.update(uac.behaviour_spec())
+    spec.update(registration.registration_spec())
     spec.update(
         state=dict(type="str", default="present", choices=["present", "absent"]),
         id=dict(type="str"),

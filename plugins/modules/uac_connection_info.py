@@ -53,6 +53,14 @@ options:
     type: str
     choices: [created_at, -created_at, connection_name, -connection_name, active, -active]
     version_added: 0.1.0
+  registration:
+    description:
+      - Add each connection's live registration details (C(GET /sip_registration_status)) as C(registration),
+        with C(registered), C(sip_registration_status), the PBX's C(last_registration_response) and failure counts.
+      - One more request per connection.
+    type: bool
+    default: false
+    version_added: 0.1.0
   reveal_secrets:
     description:
       - Return passwords as the API returned them (for newer accounts the API itself masks them). By default they are masked.
@@ -104,12 +112,15 @@ uac_connections:
         destination_uri: 1006@assistant-abc123.sip.telnyx.com
 """
 
+from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._module import TelnyxModule
 
 
 def run(module):
     connections = uac.read_connections(module.client, module.params)
+    if module.params["registration"]:
+        registration.annotate(module.client, connections)
     return dict(changed=False, uac_connections=[uac.masked(c, module.params["reveal_secrets"]) for c in connections])
 
 

@@ -26,6 +26,7 @@ author:
 extends_documentation_fragment:
   - telnyx.sip.api
   - telnyx.sip.attributes
+  - telnyx.sip.registration
 options:
   connections:
     description:
@@ -154,7 +155,11 @@ results:
     error:
       description: Why the item failed.
       type: str
-      returned: when O(reveal_secrets=false) and the item failed
+      returned: when the item failed
+    registration_error:
+      description: Why the connection did not register (with O(wait_for_registration=true)).
+      type: str
+      returned: when the connection did not register
   sample:
     - connection_name: pbx-hq-1006
       action: created
@@ -175,6 +180,11 @@ counts:
   returned: always
   type: dict
   sample: {created: 2, updated: 0, deleted: 1, unchanged: 997, failed: 0}
+not_registered:
+  description: The connections that did not register, with why (O(wait_for_registration=true)); the task then fails.
+  returned: always
+  type: list
+  elements: dict
 failed:
   description: The items that failed, with their errors.
   returned: always
@@ -195,15 +205,24 @@ def run(module):
     for item in params["connections"]:
         if isinstance(item, dict):
             module.no_log_values.update(fleet.secret_values(item))
-    items = fleet.validate_items(params["connections"], params["purge"], params["purge_tag"], params["concurrency"])
+    items = fleet.validate_items(params["connections"], params["purge"], params["purge_tag"], params["concurrency"],
+                                 params)
     existing = uac.Lookup(module.client).all()
     tasks = fleet.plan_fleet(items, existing, params["purge"], params["purge_tag"], params["update_password"])
     if not module.check_mode:
         fleet.execute_fleet(module.client, tasks, params["concurrency"])
+        if params["wait_for_registration"]:
+            fleet.wait_for_registration(module.client, tasks, params)
     result = fleet.fleet_result(tasks, module._diff, params["reveal_secrets"])
+    problems = []
     if result["failed"]:
-        names = ", ".join(line["connection_name"] for line in result["failed"])
-        module.fail_json(msg="%d of %d connections failed: %s" % (len(result["failed"]), len(tasks), names), **result)
+        problems.append("%d of %d connections failed: %s" % (
+            len(result["failed"]), len(tasks), ", ".join(line["connection_name"] for line in result["failed"])))
+    if result["not_registered"]:
+        problems.append("%d connections did not register: %s" % (
+            len(result["not_registered"]), "; ".join(line["error"] for line in result["not_registered"])))
+    if problems:
+        module.fail_json(msg="; ".join(problems), **result)
     return result
 
 

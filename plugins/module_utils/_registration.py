@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) telnyx.sip contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Whether Telnyx has registered to the PBX, and waiting until it has.
+
+PRIVATE: internal to the telnyx.sip collection; may change without notice.
+
+The source is ``GET /sip_registration_status`` (credential type
+``uac_external_credential``): integrators of the live API report that the
+connection's own ``registration_status`` goes stale and that the
+``check_registration_status`` action answers 410, so neither is used here.
+"Registered" is believed only when ``registered`` is true *and*
+``sip_registration_status`` is ``registered``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.telnyx.sip.plugins.module_utils._client import TelnyxError
+
+STATUS_PATH = "/sip_registration_status"
+REGISTERED, FAILED, PENDING = "registered", "failed", "pending"
+
+HINTS = {
+    401: "the PBX refused the credentials: check external_uac_settings.username, auth_username and password, and that "
+         "the PBX serves the SIP domain (realm) named by the proxy host",
+    403: "the PBX forbade the registration: check its ACL or fail2ban for Telnyx's addresses, and that the extension "
+         "is enabled",
+    404: "the PBX does not know this user or domain: check external_uac_settings.username and that the PBX serves "
+         "the proxy host as its SIP domain",
+    408: "the PBX did not answer: check that it is reachable from Telnyx (firewall, NAT), and the transport and port",
+    423: "the PBX wants a longer registration interval: raise external_uac_settings.expiration_sec",
+}
+NO_ANSWER_HINT = HINTS[408]
+
+# How the registrar's states read in the connection's own vocabulary.
+CONNECTION_STATUS = {
+    "registered": "Registered",
+    "failed": "Failed",
+    "connection_disabled": "Unregistered",
+    "unregistering": "Unregistered",
+}
+
+
+def registration_spec():
+    return dict(
+        wait_for_registration=dict(type="bool", default=False),
+        registration_timeout=dict(type="int", default=600),
+        registration_poll_interval=dict(type="float", default=10.0),
+    )
+
+
+def check_options(params):
+    """Problems with the waiting options (empty when fine)."""
+    problems = []
+    if params.get("registration_timeout") is not None and params["registration_timeout"] < 1:
+        problems.append("registration_timeout must be at least 1 second, got %s" % params["registration_timeout"])
+    interval = params.get("registration_poll_interval")
+    if interval is not None and interval <= 0:
+        problems.append("registration_poll_interval must be greater than 0, got %s" % interval)
+    return problems
+
+
+def read(client, connection_id):
+    """The live registration status of one connection (the API's bare object)."""
+    try:
+        return client.get(STATUS_PATH, params={"credential_type": "uac_external_credential",
+                                               "connection_id": str(connection_id)})
+    except TelnyxError as exc:
+        if exc.status == 404:
+            return {}
+        raise
+
+
+def response_code(status):
+    """The SIP code of the PBX's last answer (``"403 Forbidden"`` -> 403), or None."""
+    match = re.match(r"^\s*(\d{3})\b", str((status or {}).get("last_registration_response") or ""))
+    return int(match.group(1)) if match else None
+
+
+def classify(status):
+    """registered, failed (will not fix itself) or pending."""
+    state = (status or {}).get("sip_registration_status")
+    if (status or {}).get("registered") is True and state == "registered":
+        return REGISTERED
+    if state == "connection_disabled":
+        return FAILED
+    code = response_code(status)
+    if state == "failed" and code is not None and 400 <= code < 500 and code != 408:
+        return FAILED
+    return PENDING
+
+
+def connection_status(status):
+    """The status in the words of the connection's ``registration_status`` field."""
+    state = (status or {}).get("sip_registration_status")
+    if classify(status) == REGISTERED:
+        return "Registered"
+    return CONNECTION_STATUS.get(state, "Not Registered")
+
+
+def hint(status):
+    code = response_code(status)
+    if code in HINTS:
+        return HINTS[code]
+    if code is None:
+        return NO_ANSWER_HINT
+    return "the PBX answered %s" % status.get("last_registration_response")
+
+
+def failure_message(name, status, timed_out=False, timeout=None):
+    """One sentence naming the connection, the status, the PBX's last answer and the likely cause."""
+    status = status or {}
+    last = status.get("last_registration_response") or "no answer"
+    state = status.get("sip_registration_status") or "unknown"
+    why = "did not register within %s s" % timeout if timed_out else "failed to register"
+    if state == "connection_disabled":
+        return "%s is not active (active: false), so Telnyx does not register it" % name
+    return "%s %s (status %s, PBX's last answer: %s): %s" % (name, why, state, last, hint(status))
+
+
+class Waiter:
+    """Polls the registration of many connections at once until each settles.
+
+    Every round reads the still-pending connections on ``workers`` threads
+    through the one client, so all reads share its rate-limit pause.
+    """
+
+    def __init__(self, client, timeout, interval, workers=8, clock=time.monotonic, sleep=time.sleep):
+        self.client = client
+        self.timeout = timeout
+        self.interval = interval
+        self.workers = max(1, workers)
+        self.clock = clock
+        self.sleep = sleep
+
+    def wait(self, connection_ids):
+        """{id: (state, status)} where state is registered, failed or pending (timed out)."""
+        deadline = self.clock() + self.timeout
+        settled = {}
+        pending = list(dict.fromkeys(str(cid) for cid in connection_ids))
+        last = {}
+        while pending:
+            for cid, status in self._read_all(pending):
+                last[cid] = status
+                state = classify(status)
+                if state != PENDING:
+                    settled[cid] = (state, status)
+            pending = [cid for cid in pending if cid not in settled]
+            if not pending or self.clock() + self.interval > deadline:
+                break
+            self.sleep(self.interval)
+        for cid in pending:
+            settled[cid] = (PENDING, last.get(cid, {}))
+        return settled
+
+    def _read_all(self, ids):
+        if len(ids) == 1 or self.workers == 1:
+            return [(cid, read(self.client, cid)) for cid in ids]
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(ids))) as pool:
+            return list(zip(ids, pool.map(lambda cid: read(self.client, cid), ids)))
+
+
+def wait_for_connections(client, named, params, workers=8):
+    """Wait for the registration of ``named`` ((name, connection) pairs).
+
+    Each connection dict gets the ``registration_status`` the wait ended on
+    and the live ``registration`` details. Returns the failure messages, one
+    per connection that did not register. Inactive connections are not
+    waited for.
+    """
+    failures = []
+    waitable = []
+    for name, conn in named:
+        if not conn or conn.get("id") is None or conn.get("active") is False:
+            continue
+        external = conn.get("external_uac_settings") or {}
+        if not (external.get("proxy") and external.get("username")):
+            conn["registration_status"] = "Not Registered"
+            failures.append((name, "%s has no PBX to register to: set external_uac_settings.proxy, username and "
+                                   "password" % name))
+            continue
+        waitable.append((name, conn))
+    if not waitable:
+        return failures
+    waiter = Waiter(client, params["registration_timeout"], params["registration_poll_interval"], workers=workers)
+    outcome = waiter.wait([conn["id"] for _name, conn in waitable])
+    for name, conn in waitable:
+        state, status = outcome[str(conn["id"])]
+        conn["registration_status"] = connection_status(status)
+        conn["registration"] = status
+        if state != REGISTERED:
+            failures.append((name, failure_message(name, status, timed_out=state == PENDING,
+                                                   timeout=params["registration_timeout"])))
+    return failures
+
+
+def annotate(client, connections, workers=8):
+    """Add each connection's live ``registration`` details (for the info module)."""
+    ids = [conn.get("id") for conn in connections if conn.get("id") is not None]
+    if not ids:
+        return connections
+    with ThreadPoolExecutor(max_workers=min(workers, len(ids))) as pool:
+        statuses = dict(zip(ids, pool.map(lambda cid: read(client, cid), ids)))
+    for conn in connections:
+        if conn.get("id") in statuses:
+            conn["registration"] = statuses[conn["id"]]
+    return connections
