@@ -1,0 +1,261 @@
+"""Integration tests of the telnyx.sip.sip_attach role: real ansible-playbook runs against the emulator.
+
+Each test generates an inventory of 50 PBX hosts with 1 to 3 trunks each in tmp_path (passwords as
+``{{ vault_* }}`` references to a group_vars file, like a vault), runs the role, and checks the
+requests the emulator logged and the report files.
+"""
+
+import csv
+import io
+import json
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+HOSTS = 50
+ASSISTANT = "assistant-3fa85f64-5717-4562-b3fc-2c963f66afa6"
+CONVERGE = "Converge the UAC connections of every trunk of the play's hosts"
+WORKSHEET_COLUMNS = ["pbx_host", "trunk", "connection_name", "state", "action", "id", "fqdn", "user_name",
+                     "destination_uri", "registration_status", "sip_domain", "proxy", "transport", "username",
+                     "auth_username", "password_source", "error"]
+
+
+def host_name(index):
+    return "pbx%03d" % index
+
+
+def make_trunks(index):
+    """1 to 3 trunks per host; the second one (if any) uses a full destination_uri and a sip: proxy."""
+    trunks = []
+    for number in range(index % 3 + 1):
+        extension = "%d%03d%d" % (1, index, number)
+        trunk = {"name": "t%d" % number, "password": "{{ vault_%s_t%d }}" % (host_name(index), number)}
+        if number == 1:
+            trunk.update(destination_uri="%s@cc-app-%d.sip.telnyx.com" % (extension, index),
+                         username="user%s" % extension, auth_username="auth%s" % extension,
+                         proxy="sip:voice-%s.example.net:5061" % host_name(index))
+        else:
+            trunk["extension"] = extension
+        trunks.append(trunk)
+    return trunks
+
+
+def password(host, number):
+    return "Pw-%s-t%d-secret" % (host, number)
+
+
+class Fleet:
+    """An inventory in tmp_path, the playbook that runs the role on it, and helpers to read the outcome."""
+
+    def __init__(self, tmp_path, run_playbook, emulator):
+        self.root = tmp_path / "fleet"
+        self.reports = tmp_path / "reports"
+        self.run_playbook = run_playbook
+        self.emulator = emulator
+        self.trunks = dict((host_name(i), make_trunks(i)) for i in range(HOSTS))
+        (self.root / "group_vars" / "all").mkdir(parents=True)
+        secrets = dict(("vault_%s_t%d" % (host, n), password(host, n))
+                       for host, trunks in self.trunks.items() for n in range(len(trunks)))
+        self._dump("group_vars/all/secrets.yml", secrets)
+        self._dump("group_vars/pbx.yml", {"sip_attach_defaults": {"transport": "TCP", "application": ASSISTANT}})
+        self.write_inventory()
+
+    def _dump(self, relative, data):
+        (self.root / relative).write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def write_inventory(self):
+        hosts = dict((host, {"ansible_host": "%s.example.com" % host, "sip_attach_trunks": trunks})
+                     for host, trunks in self.trunks.items())
+        self._dump("hosts.yml", {"pbx": {"hosts": hosts}})
+
+    @property
+    def trunk_count(self):
+        return sum(len(trunks) for trunks in self.trunks.values())
+
+    def secrets(self):
+        return [password(host, n) for host, trunks in self.trunks.items() for n in range(len(trunks))]
+
+    def run(self, *args, role_vars=None, post_tasks=None):
+        role = {"role": "telnyx.sip.sip_attach",
+                "vars": dict({"sip_attach_report_dir": str(self.reports)}, **(role_vars or {}))}
+        play = {"name": "sip attach", "hosts": "pbx", "gather_facts": False, "roles": [role]}
+        if post_tasks:
+            play["post_tasks"] = post_tasks
+        return self.run_playbook(play, "-i", str(self.root / "hosts.yml"), *args)
+
+    def rollout(self, *args, **kwargs):
+        result = self.run(*args, **kwargs)
+        assert result.rc == 0, result.stdout + result.stderr
+        return result
+
+    def report_rows(self):
+        text = (self.reports / "sip-attach-report.csv").read_text()
+        return list(csv.DictReader(io.StringIO(text)))
+
+    def markdown(self):
+        return (self.reports / "sip-attach-report.md").read_text()
+
+    def writes(self):
+        return [(entry["method"], entry["path"]) for entry in self.emulator.writes()]
+
+
+@pytest.fixture
+def fleet(tmp_path, run_playbook, emulator):
+    return Fleet(tmp_path, run_playbook, emulator)
+
+
+def test_first_rollout_creates_one_connection_per_trunk(fleet, emulator):
+    result = fleet.rollout(post_tasks=[{
+        "name": "read my results", "ansible.builtin.copy": {
+            "content": "{{ sip_attach_my_results | to_json }}", "dest": str(fleet.root / "mine.json"), "mode": "0644"},
+        "delegate_to": "localhost", "when": "inventory_hostname == 'pbx002'"}])
+    writes = fleet.writes()
+    assert len(writes) == fleet.trunk_count == 99
+    assert set(writes) == {("POST", "/v2/uac_connections")}
+    # one paginated read, no per-connection GET
+    reads = [entry for entry in emulator.requests() if entry["method"] == "GET"]
+    assert all(entry["path"] == "/v2/uac_connections" for entry in reads)
+    rows = fleet.report_rows()
+    assert [row["action"] for row in rows] == ["created"] * fleet.trunk_count
+    assert all(row["id"] and row["fqdn"] for row in rows)
+    # the role composed connection names and destinations
+    by_name = dict((row["connection_name"], row) for row in rows)
+    assert by_name["pbx002-t0"]["destination_uri"] == "10020@%s.sip.telnyx.com" % ASSISTANT
+    assert by_name["pbx002-t1"]["destination_uri"] == "10021@cc-app-2.sip.telnyx.com"
+    assert by_name["pbx002-t1"]["proxy"] == "sip:voice-pbx002.example.net:5061"
+    assert by_name["pbx002-t0"]["proxy"] == "pbx002.example.com"
+    # the API holds the managed tag and the defaults
+    listed = emulator.call("GET", "/uac_connections", params={"page[size]": 250}).json()["data"]
+    assert len(listed) == 99
+    assert all("sip-attach" in conn["tags"] for conn in listed)
+    assert all(conn["external_uac_settings"]["transport"] == "TCP" for conn in listed)
+    # sip_attach_my_results: this host's lines keyed by trunk name, without a per-host task in the role
+    mine = json.loads((fleet.root / "mine.json").read_text())
+    assert sorted(mine) == ["t0", "t1", "t2"]
+    assert mine["t1"]["id"] == by_name["pbx002-t1"]["id"] and mine["t1"]["action"] == "created"
+    # the role's only per-host task is the argument validation: every other task ran once
+    per_host = [task for play in result.data["plays"] for task in play["tasks"] if len(task["hosts"]) > 1]
+    assert [task["task"]["action"] for task in per_host] == ["ansible.builtin.validate_argument_spec",
+                                                             "ansible.builtin.copy"]
+
+
+def test_rerun_without_change_sends_no_write(fleet, emulator):
+    fleet.rollout()
+    before = len(emulator.requests())
+    fleet.rollout()
+    log = emulator.requests()[before:]
+    assert [entry for entry in log if entry["method"] != "GET"] == []
+    assert [row["action"] for row in fleet.report_rows()] == ["unchanged"] * fleet.trunk_count
+
+
+def test_one_destination_changed_sends_exactly_one_patch(fleet, emulator):
+    fleet.rollout()
+    count = len(emulator.writes())
+    fleet.trunks["pbx010"][0]["extension"] = "4242"
+    fleet.trunks["pbx010"][0]["username"] = "10100"  # the registration user stays the same
+    fleet.write_inventory()
+    fleet.rollout()
+    patches = emulator.writes()[count:]
+    assert [entry["method"] for entry in patches] == ["PATCH"]
+    assert patches[0]["body"] == {"internal_uac_settings": {"destination_uri": "4242@%s.sip.telnyx.com" % ASSISTANT}}
+    actions = dict((row["connection_name"], row["action"]) for row in fleet.report_rows())
+    assert actions.pop("pbx010-t0") == "updated"
+    assert set(actions.values()) == {"unchanged"}
+
+
+def test_removed_trunk_is_purged_and_unmanaged_connections_survive(fleet, emulator):
+    unmanaged = emulator.call("POST", "/uac_connections", {
+        "connection_name": "pbx049-t9",  # looks like ours, but carries no managed tag
+        "external_uac_settings": {"username": "9999", "password": "unmanaged-pw", "proxy": "pbx.example.org"},
+        "internal_uac_settings": {"destination_uri": "9999@%s.sip.telnyx.com" % ASSISTANT},
+    })
+    assert unmanaged.status_code == 201, unmanaged.text
+    fleet.rollout()
+    count = len(emulator.writes())
+    removed = fleet.trunks["pbx005"].pop()  # pbx005 has 3 trunks: t2 leaves the inventory
+    fleet.write_inventory()
+    fleet.rollout(role_vars={"sip_attach_purge": True})
+    deletes = emulator.writes()[count:]
+    assert [entry["method"] for entry in deletes] == ["DELETE"]
+    names = [conn["connection_name"] for conn in
+             emulator.call("GET", "/uac_connections", params={"page[size]": 250}).json()["data"]]
+    assert "pbx005-%s" % removed["name"] not in names
+    assert "pbx049-t9" in names and len(names) == 99
+    purged = [row for row in fleet.report_rows() if row["connection_name"] == "pbx005-t2"]
+    assert [(row["pbx_host"], row["action"]) for row in purged] == [("", "deleted")]
+
+
+def test_purge_is_refused_in_a_limited_play(fleet, emulator):
+    result = fleet.run("--limit", "pbx00*", role_vars={"sip_attach_purge": True})
+    assert result.rc != 0
+    assert "sip_attach_purge is refused in a play limited with --limit" in result.stdout + result.stderr
+    assert emulator.requests() == []
+
+
+def test_limit_rolls_out_a_wave(fleet, emulator):
+    fleet.rollout("--limit", "pbx00*")
+    assert len(fleet.writes()) == sum(len(fleet.trunks[host_name(i)]) for i in range(10))
+
+
+def test_check_mode_writes_nothing_and_reports_the_drift(fleet, emulator):
+    fleet.rollout("--check")
+    assert fleet.writes() == []
+    assert [row["action"] for row in fleet.report_rows()] == ["created"] * fleet.trunk_count
+    assert fleet.markdown().startswith("# SIP Attach drift report (check mode")
+    fleet.rollout()
+    count = len(emulator.writes())
+    fleet.trunks["pbx020"][0]["extension"] = "5555"
+    fleet.trunks["pbx020"][0]["username"] = "10200"
+    fleet.write_inventory()
+    fleet.rollout("--check")
+    assert len(emulator.writes()) == count
+    drift = [(row["connection_name"], row["action"]) for row in fleet.report_rows() if row["action"] != "unchanged"]
+    assert drift == [("pbx020-t0", "updated")]
+
+
+def test_report_is_a_worksheet_without_passwords(fleet):
+    result = fleet.rollout()
+    rows = fleet.report_rows()
+    assert list(rows[0]) == WORKSHEET_COLUMNS
+    assert len(rows) == fleet.trunk_count
+    expected = [(host, trunk["name"]) for host, trunks in fleet.trunks.items() for trunk in trunks]
+    assert [(row["pbx_host"], row["trunk"]) for row in rows] == expected
+    by_name = dict((row["connection_name"], row) for row in rows)
+    simple, custom = by_name["pbx004-t0"], by_name["pbx004-t1"]
+    assert (simple["sip_domain"], simple["username"], simple["auth_username"], simple["transport"]) == \
+        ("pbx004.example.com", "10040", "", "TCP")
+    assert simple["password_source"] == "inventory var vault_pbx004_t0 (via sip_attach_trunks[t0].password)"
+    assert (custom["sip_domain"], custom["username"], custom["auth_username"]) == \
+        ("voice-pbx004.example.net", "user10041", "auth10041")
+    markdown = fleet.markdown()
+    assert "## PBX worksheet" in markdown
+    assert "| pbx004 | t1 | voice-pbx004.example.net | sip:voice-pbx004.example.net:5061 | TCP | user10041 | auth10041 |" \
+        in markdown
+    text = markdown + (fleet.reports / "sip-attach-report.csv").read_text() + result.stdout + result.stderr
+    for secret in fleet.secrets():
+        assert secret not in text
+
+
+def test_destination_uri_and_extension_together_fail_before_any_request(fleet, emulator):
+    fleet.trunks["pbx007"][0]["destination_uri"] = "1070@%s.sip.telnyx.com" % ASSISTANT
+    fleet.write_inventory()
+    result = fleet.run()
+    assert result.rc != 0
+    output = result.stdout + result.stderr
+    assert "mutually exclusive: destination_uri|extension" in output
+    assert "Nothing was sent: these hosts failed" in output and "pbx007" in output
+    assert emulator.requests() == []
+
+
+def test_typo_in_a_trunk_key_fails_before_any_request(fleet, emulator):
+    fleet.trunks["pbx013"][0]["pasword"] = fleet.trunks["pbx013"][0].pop("password")
+    fleet.write_inventory()
+    result = fleet.run()
+    assert result.rc != 0
+    output = result.stdout + result.stderr
+    assert "sip_attach_trunks.pasword. Supported parameters include" in output
+    assert "Nothing was sent: these hosts failed" in output and "pbx013" in output
+    assert emulator.requests() == []
+    assert not (fleet.reports / "sip-attach-report.csv").exists()
