@@ -167,24 +167,35 @@ class RateGate:
             self._resume_at = max(self._resume_at, self._clock() + max(0.0, delay))
 
     def wait(self):
+        """Pause until the shared window reopens; returns the seconds paused."""
+        paused = 0.0
         while True:
             with self._lock:
                 delay = self._resume_at - self._clock()
             if delay <= 0:
-                return
+                return paused
             self._sleep(delay)
+            paused += delay
             with self._lock:
                 self.waited += delay
 
 
+# The longest pause a server's hint may impose on one retry.
+HINT_CAP = BACKOFF_CAP * 4
+
+
 def _header_seconds(headers, name):
+    """A delay header in seconds, capped at ``HINT_CAP``; an epoch timestamp is turned into a delay."""
     value = headers.get(name) if headers is not None else None
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except (TypeError, ValueError):
         return None
+    if seconds > 1e9:  # a Unix time, not a number of seconds
+        seconds -= time.time()
+    return min(HINT_CAP, max(0.0, seconds))
 
 
 class TelnyxClient:
@@ -195,7 +206,8 @@ class TelnyxClient:
     """
 
     def __init__(self, api_key, api_url=None, timeout=30.0, validate_certs=True, retries=5,
-                 ansible_version=None, ca_path=None, sleep=time.sleep, session_factory=None, jitter=random.random):
+                 ansible_version=None, ca_path=None, sleep=time.sleep, session_factory=None, jitter=random.random,
+                 clock=time.monotonic):
         if not api_key:
             raise TelnyxError("api_key is required: set the api_key option or the TELNYX_API_KEY environment variable")
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
@@ -208,7 +220,7 @@ class TelnyxClient:
         self._jitter = jitter
         self._session_factory = session_factory or self._new_session
         self._local = threading.local()
-        self.gate = RateGate(sleep=sleep)
+        self.gate = RateGate(clock=clock, sleep=sleep)
         self.request_count = 0
         self._count_lock = threading.Lock()
         self.user_agent = "telnyx.sip/%s (Ansible %s; Python %s; python-requests %s)" % (
@@ -243,7 +255,6 @@ class TelnyxClient:
     # -- one HTTP exchange -------------------------------------------------
     def _send_once(self, method, path, params=None, body=None):
         """Send one request. Returns (status, headers, parsed body, text)."""
-        self.gate.wait()
         with self._count_lock:
             self.request_count += 1
         url = self.api_url + path
@@ -307,7 +318,7 @@ class TelnyxClient:
         for name in ("Retry-After", "x-ratelimit-reset"):
             hinted = _header_seconds(headers, name)
             if hinted is not None:
-                delay = max(delay, min(hinted, BACKOFF_CAP * 4))
+                delay = max(delay, hinted)
                 break
         return delay
 
@@ -326,6 +337,7 @@ class TelnyxClient:
         while True:
             error = None
             headers = None
+            waited += self.gate.wait()
             try:
                 status, headers, data, text = self._send_once(method, path, params=params, body=body)
             except TelnyxError as exc:

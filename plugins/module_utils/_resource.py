@@ -138,6 +138,10 @@ def validate_fields(fields, values, prefix=""):
     return problems
 
 
+def _is_placeholder(value):
+    return isinstance(value, str) and value in PLACEHOLDERS
+
+
 def _is_masked(value):
     return isinstance(value, str) and value != "" and set(value) == {"*"}
 
@@ -272,8 +276,8 @@ def mask_secrets(obj, reveal=False):
     if isinstance(obj, dict):
         masked = {}
         for key, value in obj.items():
-            if key in SECRET_KEYS and value is not None and not isinstance(value, (dict, list)) \
-                    and value not in PLACEHOLDERS:
+            if key in SECRET_KEYS and value is not None and not _is_placeholder(value):
+                # Whatever a secret key holds (a string, a list, a dict) is masked whole.
                 masked[key] = MASK
             else:
                 masked[key] = mask_secrets(value)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import requests
@@ -9,6 +10,7 @@ from ansible.module_utils.common.parameters import AnsibleFallbackNotFound
 
 from ansible_collections.telnyx.sip.plugins.module_utils import _client
 from ansible_collections.telnyx.sip.plugins.module_utils._client import (
+    HINT_CAP,
     PAGE_SIZE,
     RateGate,
     TelnyxClient,
@@ -376,3 +378,25 @@ def test_ambiguous_patch_is_retried_without_recover(make_client, transport):
     transport.push(status=500).push(json=OK)
     assert make_client().request("PATCH", "/x", body={}, recover=Recover(transport, found={})) == OK
     assert len(transport.calls) == 2
+
+
+# -- server hints are bounded, and every pause is counted -----------------------
+def test_server_hint_is_capped_for_the_gate_too(make_client, transport, clock):
+    transport.push(status=429, headers={"Retry-After": "1000"}).push(json=OK)
+    make_client().get("/x")
+    assert sum(clock.sleeps) == pytest.approx(HINT_CAP)
+
+
+def test_epoch_reset_header_is_read_as_a_point_in_time(make_client, transport, clock):
+    transport.push(status=429, headers={"x-ratelimit-reset": "%d" % (time.time() + 7)}).push(json=OK)
+    make_client().get("/x")
+    assert 5.5 <= sum(clock.sleeps) <= 7.5
+
+
+def test_waited_total_includes_the_shared_gate(make_client, transport, clock):
+    for _ in range(2):
+        transport.push(status=429, json=dict(errors=[dict(detail="Too many requests")]))
+    with pytest.raises(TelnyxError) as info:
+        make_client(retries=1).get("/x")
+    assert sum(clock.sleeps) >= 1.0
+    assert info.value.msg.endswith("waited %.1f s in total)" % sum(clock.sleeps))

@@ -260,3 +260,8 @@ def test_apply_change_replaces_top_level_keys_on_a_copy():
     assert predicted == dict(id="1", a=2, ext=dict(x=3))
     payload["ext"]["x"] = 99
     assert predicted["ext"]["x"] == 3 and current == dict(id="1", a=1, ext=dict(x=1, y=2))
+
+
+def test_mask_secrets_masks_whatever_a_secret_key_holds():
+    masked = mask_secrets({"a": [{"password": ["x1"]}, {"password": {"v": "x2"}}], "password": "x3"})
+    assert masked == {"a": [{"password": MASK}, {"password": MASK}], "password": MASK}
