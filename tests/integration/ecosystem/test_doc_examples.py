@@ -56,7 +56,10 @@ def _split(text):
     runnable, skipped = [], []
     for task in tasks:
         dumped = yaml.safe_dump(task)
-        if FIXED_ID.search(dumped):
+        if "sip_attach_result" in dumped:
+            skipped.append((task.get("name"), "reads sip_attach_result, which only a sip_attach role run over an "
+                                              "inventory of PBXs sets (test_packaging runs examples/ with the role)"))
+        elif FIXED_ID.search(dumped):
             skipped.append((task.get("name"), "names a connection by a literal id, which exists only in the "
                                               "account the example was written for (the emulator makes its own ids)"))
         else:
@@ -74,6 +77,8 @@ def _complete_connection(name):
 @pytest.mark.parametrize("kind, name, text", BLOCKS, ids=[f"{k}:{n}" for k, n, _ in BLOCKS])
 def test_examples_run_against_the_emulator(emulator, run_playbook, kind, name, text):
     runnable, _ = _split(text)
+    if not runnable:
+        pytest.skip(f"no task of the {kind} {name} examples can run alone: see the skipped examples below")
     for existing in EXISTING.get(name, []):
         created = emulator.call("POST", "/uac_connections", _complete_connection(existing))
         assert created.status_code == 201, created.text
