@@ -440,8 +440,8 @@ def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit
              if check_mode else "SIP Attach rollout report")
     trunk_rows = [row for row in rows if row.get("pbx_host")]
     lines = ["# %s" % title, ""]
-    lines.append("- Managed tag: `%s`; purge: %s%s" % (managed_tag, "on" if purge else "off",
-                                                        " (play limited to `%s`)" % limit if limit else ""))
+    limited = " (play limited to `%s`)" % limit if limit else ""
+    lines.append("- Managed tag: `%s`; purge: %s%s" % (managed_tag, "on" if purge else "off", limited))
     lines.append("- PBX hosts: %d; trunks: %d" % (len(set(row["pbx_host"] for row in trunk_rows)), len(trunk_rows)))
     for action in ACTIONS:
         lines.append("- %s: %d" % (action, sum(1 for row in rows if row.get("action") == action)))
