@@ -9,7 +9,6 @@ ansible-runner writes (what AWX stores and shows) must hold neither the API key 
 import json
 import secrets
 import sys
-from pathlib import Path
 
 import jinja2
 import jinja2.sandbox
@@ -144,7 +143,7 @@ def test_fleet_rollout_under_ansible_runner_leaks_no_secret(make_emulator, tmp_p
 
     # AWX runs a job template again: nothing to change, and still nothing leaks
     completed = _runner(pdd, "second")
-    artifacts, _, outputs = _job_output(pdd, "second")
+    artifacts, _events, outputs = _job_output(pdd, "second")
     assert completed.returncode == 0, (artifacts / "stdout").read_text()
     assert "changed=0" in (artifacts / "stdout").read_text()
     for path, text in outputs:

@@ -74,9 +74,9 @@ def _complete_connection(name):
             "internal_uac_settings": {"destination_uri": name[-4:] + "@assistant-abc123.sip.telnyx.com"}}
 
 
-@pytest.mark.parametrize("kind, name, text", BLOCKS, ids=[f"{k}:{n}" for k, n, _ in BLOCKS])
+@pytest.mark.parametrize("kind, name, text", BLOCKS, ids=[f"{k}:{n}" for k, n, _text in BLOCKS])
 def test_examples_run_against_the_emulator(emulator, run_playbook, kind, name, text):
-    runnable, _ = _split(text)
+    runnable = _split(text)[0]
     if not runnable:
         pytest.skip(f"no task of the {kind} {name} examples can run alone: see the skipped examples below")
     for existing in EXISTING.get(name, []):
@@ -92,14 +92,14 @@ def test_examples_run_against_the_emulator(emulator, run_playbook, kind, name, t
 SKIPPED = [(k, n, task, reason) for k, n, text in BLOCKS for task, reason in _split(text)[1]]
 
 
-@pytest.mark.parametrize("kind, name, task, reason", SKIPPED, ids=[f"{k}:{n}:{t}" for k, n, t, _ in SKIPPED])
+@pytest.mark.parametrize("kind, name, task, reason", SKIPPED, ids=[f"{k}:{n}:{t}" for k, n, t, _reason in SKIPPED])
 def test_examples_that_cannot_run(kind, name, task, reason):
     pytest.skip(f"{kind} {name} example {task!r} {reason}")
 
 
 def test_every_module_has_examples_that_ansible_doc_shows():
     modules = sorted(p.stem for p in (REPO_ROOT / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
-    assert modules and all(("module", m) in {(k, n) for k, n, _ in BLOCKS} for m in modules)
+    assert modules and all(("module", m) in {(k, n) for k, n, _text in BLOCKS} for m in modules)
     doc = run([venv_tool("ansible-doc"), "--json", "-t", "module", *[f"telnyx.sip.{m}" for m in modules]],
               env=tool_env())
     shown = json.loads(doc.stdout)
