@@ -40,7 +40,7 @@ define run_pytest
 	exit $$rc
 endef
 
-.PHONY: help venv tools prism pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
+.PHONY: demo help venv tools prism pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
         matrix docs changelog
 
 help:
@@ -55,6 +55,7 @@ help:
 	@echo '  docs         antsibull-docs lint-collection-docs, then RST reference pages into $(DOCS_DEST)'
 	@echo '  changelog    antsibull-changelog lint, and CHANGELOG.md with unreleased fragments into $(CHANGELOG_DEST)'
 	@echo '  test         all of the above; fails if any step fails'
+	@echo '  demo         start the emulator, run examples/ against it, print the rollout report, stop it'
 	@echo '  clean        remove test output and caches; distclean also removes $(VENV) and $(TOOLS)'
 
 ## ---------------------------------------------------------------- venv
@@ -208,6 +209,11 @@ test:
 	printf "$$summary"; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
 	echo "all steps passed"
+
+## ---------------------------------------------------------------- demo
+# the emulator on loopback, the example playbooks against it, the report
+demo: venv
+	$(VPY) tests/tools/demo.py
 
 ## ---------------------------------------------------------------- clean
 clean:

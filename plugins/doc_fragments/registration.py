@@ -26,7 +26,7 @@ options:
   registration_timeout:
     description:
       - Seconds to wait for the registration. Telnyx starts registering minutes after a change (about 4 to 5 on the
-        live service): choose 420 or more against the real API.
+        live service), so choose 420 or more against the real API.
     type: int
     default: 600
     version_added: 0.1.0
