@@ -40,7 +40,7 @@ define run_pytest
 	exit $$rc
 endef
 
-.PHONY: demo help venv tools prism pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
+.PHONY: bench demo help venv tools prism pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
         matrix docs changelog
 
 help:
@@ -55,6 +55,7 @@ help:
 	@echo '  docs         antsibull-docs lint-collection-docs, then RST reference pages into $(DOCS_DEST)'
 	@echo '  changelog    antsibull-changelog lint, and CHANGELOG.md with unreleased fragments into $(CHANGELOG_DEST)'
 	@echo '  test         all of the above; fails if any step fails'
+	@echo '  bench        fleet rollout benchmark against the emulator; writes benchmarks/RESULTS.md'
 	@echo '  demo         start the emulator, run examples/ against it, print the rollout report, stop it'
 	@echo '  clean        remove test output and caches; distclean also removes $(VENV) and $(TOOLS)'
 
@@ -214,6 +215,11 @@ test:
 # the emulator on loopback, the example playbooks against it, the report
 demo: venv
 	$(VPY) tests/tools/demo.py
+
+## ---------------------------------------------------------------- bench
+# figures, not a timed test: writes benchmarks/RESULTS.md (several minutes)
+bench: venv
+	$(VPY) benchmarks/run.py $(BENCH_ARGS)
 
 ## ---------------------------------------------------------------- clean
 clean:
