@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 def test_demo_creates_updates_lists_and_rolls_out():
     done = subprocess.run([sys.executable, "tests/tools/demo.py"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, check=False)
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     assert "created: created (id " in out

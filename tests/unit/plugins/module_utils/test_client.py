@@ -172,7 +172,7 @@ def test_ca_path_is_what_requests_verifies_with(make_client, transport, monkeypa
 
 
 def test_backoff_grows_with_jitter_and_is_capped(make_client, transport, clock):
-    for _ in range(9):
+    for _attempt in range(9):
         transport.push(status=500)
     with pytest.raises(TelnyxError):
         make_client(retries=8).get("/x")
@@ -211,7 +211,7 @@ def test_429_waits_for_the_hint(make_client, transport, clock, headers, delay):
 
 
 def test_retry_budget_message_counts_rate_limits_and_waits(make_client, transport):
-    for _ in range(4):
+    for _attempt in range(4):
         transport.push(status=429, headers={"Retry-After": "2"}, json=dict(errors=[dict(detail="Too many requests")]))
     with pytest.raises(TelnyxError) as info:
         make_client(retries=3).get("/uac_connections")
@@ -394,7 +394,7 @@ def test_epoch_reset_header_is_read_as_a_point_in_time(make_client, transport, c
 
 
 def test_waited_total_includes_the_shared_gate(make_client, transport, clock):
-    for _ in range(2):
+    for _attempt in range(2):
         transport.push(status=429, json=dict(errors=[dict(detail="Too many requests")]))
     with pytest.raises(TelnyxError) as info:
         make_client(retries=1).get("/x")

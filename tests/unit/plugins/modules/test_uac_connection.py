@@ -19,7 +19,6 @@ EXAMPLE = dict(
 )
 
 
-
 @pytest.fixture
 def created(run, api, transport):
     """The full example, created through the module; the transport's record cleared."""

@@ -9,7 +9,6 @@ from ansible_collections.telnyx.sip.plugins.modules import uac_connection_info
 MODULE = uac_connection_info  # what the run fixture drives
 
 
-
 @pytest.fixture
 def hq(api):
     return api.add(connection_name="pbx-hq", password="top-Secret-1",
