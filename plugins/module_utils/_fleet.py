@@ -57,12 +57,18 @@ def _label(index, item):
 
 
 def secret_values(item):
-    """Every password an item carries, so the module can keep them out of its output."""
+    """Every password an item carries, so the module can keep them out of its output.
+
+    A number counts too: YAML reads an all-digit password as one, and Ansible
+    turns it into the string that is sent.
+    """
     values = []
     for path in uac.SECRET_PATHS:
         node = item
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, (int, float)) and not isinstance(node, bool):
+            node = str(node)
         if isinstance(node, str) and node:
             values.append(node)
     return values
