@@ -39,9 +39,9 @@ HINTS = {
 }
 NO_ANSWER_HINT = HINTS[408]
 
-# How the registrar's states read in the connection's own vocabulary.
+# How the registrar's states read in the connection's own vocabulary ("registered"
+# alone is not enough: see connection_status).
 CONNECTION_STATUS = {
-    "registered": "Registered",
     "failed": "Failed",
     "connection_disabled": "Unregistered",
     "unregistering": "Unregistered",
