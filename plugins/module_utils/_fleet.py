@@ -51,9 +51,17 @@ def fleet_spec():
     )
 
 
-def _label(index, item):
+def _name(item):
+    """The item's connection_name as Ansible will type it (YAML reads ``1006`` as a number), or None."""
     name = item.get("connection_name") if isinstance(item, dict) else None
-    return "connections[%d]%s" % (index, " (%s)" % name if isinstance(name, str) else "")
+    if isinstance(name, (int, float)) and not isinstance(name, bool):
+        name = str(name)
+    return name if isinstance(name, str) else None
+
+
+def _label(index, item):
+    name = _name(item)
+    return "connections[%d]%s" % (index, " (%s)" % name if name is not None else "")
 
 
 def secret_values(item):
@@ -91,12 +99,12 @@ def validate_items(items, purge, purge_tag, concurrency, options=None):
         if not isinstance(item, dict):
             problems.append("%s must be a dict of connection options, got %r" % (label, type(item).__name__))
             continue
-        name = item.get("connection_name")
-        if isinstance(name, str) and name in seen:
+        name = _name(item)
+        if name is not None and name in seen:
             problems.append("%s: connection_name %r is also given by connections[%d]; each name may appear once"
                             % (label, name, seen[name]))
             continue
-        if isinstance(name, str):
+        if name is not None:
             seen[name] = index
         result = validator.validate(item)
         if result.error_messages:
