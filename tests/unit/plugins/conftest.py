@@ -11,6 +11,8 @@ import copy
 import functools
 import itertools
 import json
+import threading
+import time
 from collections import deque
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, urlsplit
@@ -324,3 +326,129 @@ def assert_no_secret(result, *secrets):
 @pytest.fixture
 def no_secret():
     return assert_no_secret
+
+
+# -- registration (GET /sip_registration_status) -------------------------------------------
+def sip_status(state, registered=None, response=None, connection_id=None):
+    """A bare ``SipRegistrationStatus`` object as the API answers it."""
+    status = dict(credential_type="uac_external_credential", sip_registration_status=state,
+                  registered=(state == "registered") if registered is None else registered,
+                  sip_registration_details=dict(auth_retries=0, failures=0))
+    if response is not None:
+        status["last_registration_response"] = response
+    if connection_id is not None:
+        status["connection_id"] = str(connection_id)
+    return status
+
+
+class FakeRegistrar:
+    """``GET /sip_registration_status`` in front of the fake UAC API (every other request goes to it).
+
+    ``set(key, *statuses)`` gives the answers for a connection, by id or by
+    connection name: one per read, the last one repeated. A connection with
+    none set answers 404. ``others`` answers every other request (the fake
+    API unless replaced). ``reads`` lists the connection ids read, in order;
+    ``max_in_flight`` is the most reads served at once (with ``hold`` seconds
+    per read, so that concurrent reads overlap).
+    """
+
+    PATH = "/sip_registration_status"
+
+    def __init__(self, api):
+        self.api = api
+        self.others = api  # the handler of every other request
+        self.answers = {}
+        self.reads = []
+        self.hold = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+
+    def set(self, key, *statuses):
+        self.answers[str(key)] = list(statuses)
+        return self
+
+    def _answers(self, cid):
+        if cid in self.answers:
+            return self.answers[cid]
+        return self.answers.get(self.api.store.get(cid, {}).get("connection_name"))
+
+    def __call__(self, call):
+        if call.path != self.PATH:
+            return self.others(call)
+        cid = call.params.get("connection_id")
+        with self._lock:
+            self.reads.append(cid)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            answers = self._answers(cid)
+            status = (answers.pop(0) if len(answers) > 1 else answers[0]) if answers else None
+        try:
+            if self.hold:
+                time.sleep(self.hold)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+        if status is None:
+            return FakeUacApi._error(404, "Registration status not found")
+        return dict(json_body=dict(copy.deepcopy(status), connection_id=cid))
+
+
+@pytest.fixture
+def registrar(api, transport):
+    """A FakeRegistrar answering /sip_registration_status, the fake UAC API everything else."""
+    fake = FakeRegistrar(api)
+    transport.handler = fake
+    return fake
+
+
+@pytest.fixture
+def reg_status():
+    """``reg_status(state, registered=None, response=None, connection_id=None)``: a SipRegistrationStatus object."""
+    return sip_status
+
+
+@pytest.fixture
+def registration_clock(monkeypatch, clock):
+    """Registration waits run on the fake clock.
+
+    ``Waiter`` binds ``time.monotonic``/``time.sleep`` as default arguments when
+    the module is loaded, so patching ``time`` does not reach it: the class is
+    replaced by one whose defaults are the fake clock's.
+    """
+    from ansible_collections.telnyx.sip.plugins.module_utils import _registration
+
+    real = _registration.Waiter
+
+    class FakeClockWaiter(real):
+        def __init__(self, client, timeout, interval, workers=8, clock=clock.now, sleep=clock.sleep):
+            real.__init__(self, client, timeout, interval, workers=workers, clock=clock, sleep=sleep)
+
+    monkeypatch.setattr(_registration, "Waiter", FakeClockWaiter)
+    return clock
+
+
+@pytest.fixture
+def run_module_output(monkeypatch, transport, clock, capsys):
+    """``run_module_output(module, args)`` -> (result, failed) as the module prints it.
+
+    Unlike ``run_module``, ``exit_json``/``fail_json`` run for real: the result
+    gets its ``invocation`` and Ansible's ``no_log_values`` are removed from it,
+    as a controller would receive it.
+    """
+    from ansible_collections.telnyx.sip.plugins.module_utils import _module
+
+    monkeypatch.setattr(_module, "TelnyxClient", _client_factory(clock, sleep=clock.sleep, jitter=lambda: 1.0))
+    monkeypatch.delenv("TELNYX_API_KEY", raising=False)
+    monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
+
+    def run(module, args, check_mode=False, diff=False):
+        args = dict(args, api_key=API_KEY, api_url=API_URL, _ansible_check_mode=check_mode, _ansible_diff=diff)
+        capsys.readouterr()
+        with patch_args(args):
+            with pytest.raises(SystemExit) as exited:
+                module.main()
+        out = capsys.readouterr().out
+        return json.loads(out), exited.value.code != 0
+
+    return run
