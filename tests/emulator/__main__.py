@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from .config import EmulatorConfig
+from .registrar_client import add_arguments as add_sip_arguments, config_from_args as sip_config
 from .server import serve
 
 
@@ -36,6 +37,7 @@ def parse_args(argv=None):
     parser.add_argument("--port", type=_non_negative, default=0,
                         help="port to listen on; 0 picks a free one (default 0)")
     parser.add_argument("--api-key", help="accept only this bearer token (default: any non-empty one)")
+    add_sip_arguments(parser)
     parser.add_argument("--latency-ms", type=_non_negative, default=0,
                         help="milliseconds added to every API response")
     parser.add_argument("--rate-limit", type=_positive,
@@ -53,6 +55,7 @@ def main(argv=None):
     args = parse_args(argv)
     config = EmulatorConfig(
         api_key=args.api_key,
+        **sip_config(args),
         latency_ms=args.latency_ms,
         rate_limit=args.rate_limit,
         fail_rate=args.fail_rate,

@@ -17,3 +17,10 @@ class EmulatorConfig:
     def rng(self, purpose):
         """A random generator of its own for each purpose, reproducible under a seed."""
         return random.Random(None if self.seed is None else f"{self.seed}:{purpose}")
+
+    # real SIP registration to the connections' PBXs (registrar_client.py; loopback PBXs only)
+    sip: bool = True  # False (--no-sip): never REGISTER; every connection reads as not registered
+    registration_delay: float = 1.0  # seconds from a create or a PBX-settings change to the first REGISTER
+    sip_timeout: float = 4.0  # seconds without a final answer before a REGISTER counts as 408
+    registration_retry: float = 5.0  # seconds between attempts after a failure
+    registration_action_gone: bool = False  # check_registration_status answers 410 Gone

@@ -16,6 +16,7 @@ from .config import EmulatorConfig
 from .errors import ApiError, bad_request, error_object
 from .faults import Call, FailRate, Latency, Pipeline, RateLimiter
 from .listing import list_page
+from .registrar_client import RegistrarClient
 from .registration import RegistrationBook
 from .store import ConnectionStore
 from .validation import CREATE_REQUEST, UPDATE_REQUEST, check_body
@@ -30,6 +31,10 @@ class Emulator:
         self.config = config
         self.store = ConnectionStore(config.rng("store"))
         self.registrations = RegistrationBook()
+        self.registrar = RegistrarClient(self.registrations, config.registration_delay, config.sip_timeout,
+                                         config.registration_retry)
+        if config.sip:  # REGISTER the connections to their (loopback) PBXs as the store changes
+            self.store.listeners.append(self.registrar.handle)
         steps = [BearerAuth(config.api_key), RateLimiter(config.rate_limit)]
         if config.fail_rate:
             steps.append(FailRate(config.fail_rate, config.rng("faults")))
@@ -129,7 +134,11 @@ def delete_connection(connection_id):
 @api.post("/uac_connections/<connection_id>/actions/check_registration_status")
 def check_registration_status(connection_id):
     emulator = _emulator()
-    return jsonify(data=emulator.registrations.check(emulator.store.get(connection_id)))
+    record = emulator.store.get(connection_id)
+    if emulator.config.registration_action_gone:  # as integrators report of the live API
+        raise ApiError.single(410, "10005", "This action is no longer available: read GET /sip_registration_status",
+                              title="Gone")
+    return jsonify(data=emulator.registrations.check(record))
 
 
 @api.get("/sip_registration_status")
@@ -157,6 +166,12 @@ def logged_requests():
 def reset():
     _emulator().reset()
     return jsonify(data={"reset": True})
+
+
+@hooks.get("/registrations")
+def registrations():
+    """The registrar client's book, per connection id (with the `note` saying why one is not contacted)."""
+    return jsonify(data=_emulator().registrations.entries())
 
 
 @hooks.get("/health")
@@ -231,6 +246,7 @@ def serve(config, host="127.0.0.1", port=0, verbose=False, out=None):
           file=out or sys.stdout, flush=True)
     while not stop.wait(0.5):
         pass
+    server.app.extensions["telnyx_emulator"].registrar.close()  # unregisters, waiting at most 1.5 s
     server.shutdown()
     server.server_close()
     worker.join(5)

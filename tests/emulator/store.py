@@ -21,6 +21,13 @@ class ConnectionStore:
         self._lock = threading.RLock()
         self._connections = {}  # id -> record, in creation order
         self._ids = set()  # every id handed out (connections and fqdn records)
+        # listener(event, before, after), called under the lock after each change: event is create,
+        # update, delete (before/after: copies of the record, or None) or reset (both None)
+        self.listeners = []
+
+    def _emit(self, event, before=None, after=None):
+        for listener in self.listeners:
+            listener(event, copy.deepcopy(before), copy.deepcopy(after))
 
     def _new_id(self):
         while True:
@@ -48,6 +55,7 @@ class ConnectionStore:
                 body, self._new_id(), self._new_id(), self._label(), self._rng)
             check_merged(body, record)
             self._connections[record["id"]] = record
+            self._emit("create", None, record)
             return copy.deepcopy(record)
 
     def get(self, connection_id):
@@ -56,15 +64,18 @@ class ConnectionStore:
 
     def update(self, connection_id, body):
         with self._lock:
-            record = resource.updated_connection(self._find(connection_id), body)
+            before = self._find(connection_id)
+            record = resource.updated_connection(before, body)
             check_merged(body, record)
             self._connections[connection_id] = record
+            self._emit("update", before, record)
             return copy.deepcopy(record)
 
     def delete(self, connection_id):
         with self._lock:
             record = self._find(connection_id)
             del self._connections[connection_id]
+            self._emit("delete", record, None)
             return record
 
     def all(self):
@@ -76,6 +87,7 @@ class ConnectionStore:
         with self._lock:
             self._connections.clear()
             self._ids.clear()
+            self._emit("reset")
 
     def snapshot(self):
         with self._lock:
@@ -86,4 +98,5 @@ class ConnectionStore:
             self.reset()
             for record in snapshot["connections"]:
                 self._connections[record["id"]] = copy.deepcopy(record)
+                self._emit("create", None, record)
                 self._ids.update([record["id"]] + [fqdn["id"] for fqdn in record["fqdns"]])

@@ -15,6 +15,7 @@ from ansible_collections.telnyx.sip.plugins.module_utils._resource import MASK, 
 TAG = "sip-attach"
 PBX_PASSWORD = "pbx-Secret-42x"
 TOP_PASSWORD = "top-Secret-77y"
+PARAMS = dict(registration_timeout=60, registration_poll_interval=10.0)
 
 
 def trunk(name, **fields):
@@ -404,11 +405,9 @@ def test_wait_for_registration_waits_for_what_the_run_leaves_present(make_client
     assert tasks["same"].outcome.connection["registration_status"] == "Failed"
     assert tasks["bad"].registration_error is None and tasks["bad"].error.startswith("Telnyx API 422")
     assert tasks["gone"].registration_error is None
-    assert sorted(registrar.reads) == sorted([tasks["new"].outcome.connection["id"]] + [tasks["same"].current["id"]] * 2)
+    new_id, same_id = tasks["new"].outcome.connection["id"], tasks["same"].current["id"]
+    assert sorted(registrar.reads) == sorted([new_id, same_id, same_id])
     assert registration_clock.sleeps == [10.0]
-
-
-PARAMS = dict(registration_timeout=60, registration_poll_interval=10.0)
 
 
 # -- task_result, fleet_result -------------------------------------------------------------------
@@ -514,3 +513,10 @@ def test_repeated_names_are_refused_when_yaml_reads_them_as_numbers():
     assert problems([dict(connection_name=1006), dict(connection_name=1006), dict(connection_name="1006")]) == (
         "connections[1] (1006): connection_name '1006' is also given by connections[0]; each name may appear once; "
         "connections[2] (1006): connection_name '1006' is also given by connections[0]; each name may appear once")
+
+
+def test_secret_values_of_all_digit_passwords_are_strings():
+    item = dict(connection_name="a", password=12345678, external_uac_settings=dict(password=1006))
+    assert fleet.secret_values(item) == ["12345678", "1006"]
+    item = dict(connection_name="a", password=True, external_uac_settings=dict(password=0))
+    assert fleet.secret_values(item) == ["0"]

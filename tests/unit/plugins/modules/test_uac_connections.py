@@ -224,7 +224,8 @@ def test_wait_for_registration_succeeds_when_all_register(run, registrar, reg_st
     assert [line["registration_status"] for line in result["results"]] == ["Registered", "Registered"]
     assert result["not_registered"] == []
     assert registration_clock.sleeps == [10]
-    assert sorted(registrar.reads) == sorted([result["by_name"]["pbx-a"]["id"]] * 2 + [result["by_name"]["pbx-b"]["id"]])
+    a_id, b_id = result["by_name"]["pbx-a"]["id"], result["by_name"]["pbx-b"]["id"]
+    assert sorted(registrar.reads) == sorted([a_id, a_id, b_id])
 
 
 def test_wait_for_registration_names_the_cause_of_a_failure(run, registrar, reg_status, registration_clock):
