@@ -40,13 +40,14 @@ define run_pytest
 	exit $$rc
 endef
 
-.PHONY: bench demo help venv tools prism pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
+.PHONY: bench demo help venv tools prism sip-tools pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
         matrix docs changelog
 
 help:
 	@echo 'Targets:'
 	@echo '  venv         create $(VENV) and install requirements.txt + tests/requirements.txt ($(ANSIBLE_CORE))'
 	@echo '  tools        prism (npm, into $(TOOLS)) and the offline pip bootstrap for ansible-test'
+	@echo '  sip-tools    Debian'"'"'s kamailio (apt-get), the PBX the SIP registration tests register to'
 	@echo '  sanity       ansible-test sanity --python $(SANITY_PYTHON) on a copy in $(SANITY_ROOT)'
 	@echo '  lint         ansible-lint --offline on roles/ and examples/; antsibull-changelog lint'
 	@echo '  units        pytest tests/unit'
@@ -70,7 +71,18 @@ $(VENV_STAMP):
 	touch $@
 
 ## ---------------------------------------------------------------- tools
-tools: prism pip-bootstrap
+tools: prism pip-bootstrap sip-tools
+
+# Kamailio: the real PBX of tests/integration/sip (tests/tools/kamailio_pbx.py); main package only
+sip-tools:
+	@if command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ]; then \
+	  echo "kamailio: $$(PATH=$$PATH:/usr/sbin kamailio -v | head -n1)"; \
+	else \
+	  echo "+ apt-get update && apt-get install -y --no-install-recommends kamailio"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kamailio; \
+	  PATH=$$PATH:/usr/sbin kamailio -v | head -n1; \
+	fi
 
 prism: $(PRISM)
 
