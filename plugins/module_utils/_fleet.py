@@ -258,7 +258,7 @@ def fleet_result(tasks, want_diff, reveal=False):
         results=results,
         by_name=dict((line["connection_name"], line) for line in results),
         counts=counts,
-        failed=failed,
+        failed_items=failed,
         not_registered=not_registered,
     )
     if want_diff:

@@ -117,6 +117,8 @@ def hint(status):
 def failure_message(name, status, timed_out=False, timeout=None):
     """One sentence naming the connection, the status, the PBX's last answer and the likely cause."""
     status = status or {}
+    if status.get("read_error"):
+        return "%s: its registration status could not be read: %s" % (name, status["read_error"])
     last = status.get("last_registration_response") or "no answer"
     state = status.get("sip_registration_status") or "unknown"
     why = "did not register within %s s" % timeout if timed_out else "failed to register"
@@ -149,22 +151,31 @@ class Waiter:
         while pending:
             for cid, status in self._read_all(pending):
                 last[cid] = status
-                state = classify(status)
+                state = FAILED if status.get("read_error") else classify(status)
                 if state != PENDING:
                     settled[cid] = (state, status)
             pending = [cid for cid in pending if cid not in settled]
-            if not pending or self.clock() + self.interval > deadline:
+            remaining = deadline - self.clock()
+            if not pending or remaining <= 0:
                 break
-            self.sleep(self.interval)
+            # The last read comes at the deadline, not an interval before it.
+            self.sleep(min(self.interval, remaining))
         for cid in pending:
             settled[cid] = (PENDING, last.get(cid, {}))
         return settled
 
     def _read_all(self, ids):
         if len(ids) == 1 or self.workers == 1:
-            return [(cid, read(self.client, cid)) for cid in ids]
+            return [(cid, self._read_one(cid)) for cid in ids]
         with ThreadPoolExecutor(max_workers=min(self.workers, len(ids))) as pool:
-            return list(zip(ids, pool.map(lambda cid: read(self.client, cid), ids)))
+            return list(zip(ids, pool.map(self._read_one, ids)))
+
+    def _read_one(self, cid):
+        """One connection's status; a read that fails (after retries) settles that connection only."""
+        try:
+            return read(self.client, cid)
+        except TelnyxError as exc:
+            return {"read_error": exc.msg}
 
 
 def wait_for_connections(client, named, params, workers=8):

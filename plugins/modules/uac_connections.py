@@ -185,8 +185,9 @@ not_registered:
   returned: always
   type: list
   elements: dict
-failed:
-  description: The items that failed, with their errors.
+failed_items:
+  description:
+    - The items that failed, with their errors. (Not C(failed), which Ansible keeps for the task's own status.)
   returned: always
   type: list
   elements: dict
@@ -215,9 +216,10 @@ def run(module):
             fleet.wait_for_registration(module.client, tasks, params)
     result = fleet.fleet_result(tasks, module._diff, params["reveal_secrets"])
     problems = []
-    if result["failed"]:
+    if result["failed_items"]:
         problems.append("%d of %d connections failed: %s" % (
-            len(result["failed"]), len(tasks), ", ".join(line["connection_name"] for line in result["failed"])))
+            len(result["failed_items"]), len(tasks),
+            ", ".join(line["connection_name"] for line in result["failed_items"])))
     if result["not_registered"]:
         problems.append("%d connections did not register: %s" % (
             len(result["not_registered"]), "; ".join(line["error"] for line in result["not_registered"])))

@@ -391,6 +391,8 @@ class FakeRegistrar:
                 self.in_flight -= 1
         if status is None:
             return FakeUacApi._error(404, "Registration status not found")
+        if "http_error" in status:  # refuse the read itself, e.g. {"http_error": 403}
+            return FakeUacApi._error(status["http_error"], "refused by the test")
         return dict(json_body=dict(copy.deepcopy(status), connection_id=cid))
 
 

@@ -476,7 +476,7 @@ def test_fleet_result_counts_and_lists(no_secret):
     assert result["counts"] == dict(created=1, updated=1, deleted=1, unchanged=1, failed=1)
     assert [line["connection_name"] for line in result["results"]] == ["new", "same", "moved", "gone", "bad"]
     assert [line["action"] for line in result["results"]] == ["created", "unchanged", "updated", "deleted", "failed"]
-    assert result["failed"] == [dict(connection_name="bad", error="refused")]
+    assert result["failed_items"] == [dict(connection_name="bad", error="refused")]
     assert result["not_registered"] == [dict(connection_name="new", error="new did not register")]
     assert result["by_name"] == dict((line["connection_name"], line) for line in result["results"])
     no_secret(result, TOP_PASSWORD, PBX_PASSWORD)
@@ -494,7 +494,7 @@ def test_fleet_result_diff_has_one_entry_per_changed_item():
 def test_fleet_result_of_nothing_to_do():
     result = fleet.fleet_result(fleet_tasks()[1:2], want_diff=True)
     assert result["changed"] is False and result["diff"] == []
-    assert result["failed"] == [] and result["not_registered"] == []
+    assert result["failed_items"] == [] and result["not_registered"] == []
     assert result["counts"] == dict(created=0, updated=0, deleted=0, unchanged=1, failed=0)
 
 

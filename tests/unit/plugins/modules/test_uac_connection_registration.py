@@ -62,7 +62,8 @@ def test_a_timeout_fails_with_the_last_status(run, registrar, reg_status, regist
     assert failed
     assert result["msg"] == ("pbx-hq-1006 did not register within 45 s (status failed, PBX's last answer: "
                              "408 Request Timeout): " + registration.HINTS[408])
-    assert registration_clock.sleeps == [10] * 4 and len(registrar.reads) == 5
+    # reads at 0, 10, 20, 30, 40 and, last, at the deadline (45 s)
+    assert registration_clock.sleeps == [10] * 4 + [5] and len(registrar.reads) == 6
     assert result["uac_connection"]["registration"]["last_registration_response"] == "408 Request Timeout"
 
 
@@ -115,3 +116,10 @@ def test_info_without_registration_reads_no_status(run_module, registrar, api, t
     result, failed = run_module(uac_connection_info, dict())
     assert not failed and "registration" not in result["uac_connections"][0]
     assert registrar.reads == [] and transport.methods == [("GET", "/uac_connections")]
+
+
+def test_an_interval_longer_than_the_timeout_still_waits_the_timeout(run, registrar, reg_status, registration_clock):
+    registrar.set("pbx-hq-1006", reg_status("trying"))
+    result, failed = run(dict(EXAMPLE, **dict(WAIT, registration_timeout=30, registration_poll_interval=600)))
+    assert failed and "did not register within 30 s" in result["msg"]
+    assert registration_clock.sleeps == [30] and len(registrar.reads) == 2

@@ -60,7 +60,7 @@ def test_first_run_creates_every_item(run, api, transport):
     line = result["by_name"]["pbx-b"]
     assert line["id"] in api.store and line["fqdn"] == api.store[line["id"]]["fqdn"]
     assert (line["username"], line["proxy"]) == ("ext-pbx-b", "sip:pbx.example.com:5060")
-    assert result["failed"] == [] and result["not_registered"] == []
+    assert result["failed_items"] == [] and result["not_registered"] == []
 
 
 def test_rerun_reads_one_page_and_writes_nothing(run, rolled_out, api, transport):
@@ -142,7 +142,7 @@ def test_a_partial_failure_fails_with_every_item_result(run, api, transport):
     result, failed = run(fleet(*ITEMS))
     assert failed
     assert result["msg"] == "1 of 3 connections failed: pbx-b"
-    assert result["failed"] == [dict(connection_name="pbx-b", error="Telnyx API 422 on POST /uac_connections: "
+    assert result["failed_items"] == [dict(connection_name="pbx-b", error="Telnyx API 422 on POST /uac_connections: "
                                                                     "external_uac_settings.username: is too short")]
     assert [(line["connection_name"], line["action"]) for line in result["results"]] == [
         ("pbx-a", "created"), ("pbx-b", "failed"), ("pbx-c", "created")]
@@ -162,7 +162,7 @@ def test_duplicates_in_the_account_fail_only_that_item(run, api, transport):
     two = api.add(connection_name="pbx-b")
     result, failed = run(fleet(*ITEMS))
     assert failed and result["msg"] == "1 of 3 connections failed: pbx-b"
-    (line,) = result["failed"]
+    (line,) = result["failed_items"]
     assert one["id"] in line["error"] and two["id"] in line["error"]
     assert names(api) == ["pbx-a", "pbx-b", "pbx-b", "pbx-c"]
 
@@ -188,12 +188,10 @@ def test_passwords_of_items_never_appear_in_a_failure(run_module_output, api, tr
     no_secret(result, api_key, *SECRETS)
 
 
-@pytest.mark.xfail(reason="bug: fail_json sets the result's 'failed' to True, replacing the list of failed items "
-                          "that RETURN documents", strict=True)
 def test_the_list_of_failed_items_reaches_the_controller(run_module_output, api, transport):
     transport.handler = refuse(api, "pbx-b")
     result, failed = run_module_output(MODULE, fleet(*ITEMS))
-    assert failed and [line["connection_name"] for line in result["failed"]] == ["pbx-b"]
+    assert failed and [line["connection_name"] for line in result["failed_items"]] == ["pbx-b"]
 
 
 def test_passwords_of_a_bad_item_never_appear(run_module_output, api, transport, no_secret, api_key):
@@ -240,7 +238,20 @@ def test_wait_for_registration_names_the_cause_of_a_failure(run, registrar, reg_
     assert result["by_name"]["pbx-b"]["registration_error"] == message
     assert result["by_name"]["pbx-b"]["registration_status"] == "Failed"
     assert "registration_error" not in result["by_name"]["pbx-a"]
-    assert result["failed"] == [] and result["counts"]["created"] == 2
+    assert result["failed_items"] == [] and result["counts"]["created"] == 2
+
+
+def test_a_status_read_refused_for_one_connection_keeps_every_result(run, registrar, reg_status,
+                                                                    registration_clock):
+    registrar.set("pbx-a", reg_status("registered"))
+    registrar.set("pbx-b", {"http_error": 403})
+    result, failed = run(fleet(*ITEMS[:2], **WAIT))
+    assert failed and result["counts"]["created"] == 2
+    assert result["by_name"]["pbx-a"]["registration_status"] == "Registered"
+    (line,) = result["not_registered"]
+    assert line["connection_name"] == "pbx-b"
+    assert line["error"].startswith("pbx-b: its registration status could not be read: Telnyx API 403 on GET "
+                                    "/sip_registration_status")
 
 
 def test_wait_for_registration_times_out(run, registrar, reg_status, registration_clock):
