@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A throw-away Kamailio registrar on loopback: the PBX Telnyx (the emulator) registers to.
 
 Used by the `kamailio` pytest fixture (tests/integration/sip/conftest.py) and by `make demo`:
@@ -115,7 +114,7 @@ def modules_dir():
 
 def free_port(transports=("udp", "tcp")):
     """A port free on 127.0.0.1 for both UDP and TCP."""
-    for _ in range(50):
+    for _attempt in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             tcp.bind(("127.0.0.1", 0))
             port = tcp.getsockname()[1]

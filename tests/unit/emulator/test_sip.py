@@ -12,7 +12,8 @@ import pytest
 from tests.emulator import EmulatorConfig, create_app, sip
 from tests.emulator.registrar_client import RegistrarClient
 from tests.emulator.registration import RegistrationBook
-from tests.unit.emulator.test_emulator import AUTH, _response_schema, conforms, spec  # noqa: F401 - fixtures
+# conforms and spec are pytest fixtures, used by name
+from tests.unit.emulator.test_emulator import AUTH, _response_schema, conforms, spec  # noqa: F401 pylint: disable=unused-import
 
 # --- digest ---------------------------------------------------------------------------------------
 
