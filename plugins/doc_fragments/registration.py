@@ -19,7 +19,7 @@ options:
         PBX's last answer and the likely cause.
       - Polls C(GET /sip_registration_status); the result's C(registration_status) is the status the wait ended on,
         and C(registration) holds the live details.
-      - Inactive connections (O(active=false)) are not waited for. Nothing is waited for in check mode.
+      - Inactive connections (C(active=false)) are not waited for. Nothing is waited for in check mode.
     type: bool
     default: false
     version_added: 0.1.0

@@ -45,7 +45,7 @@ notes:
   - A create whose response is lost (timeout, dropped connection, server error) is looked up by name before it is retried,
     so a retry does not create a duplicate. Two runs creating the same name at the same moment can still make two, and the next run
     then fails and names both.
-  - Telnyx starts registering to the PBX minutes (about 4 to 5) after a create or an O(active) change, so with
+  - Telnyx starts registering to the PBX minutes (about 4 to 5) after a create or a change of C(active), so with
     O(wait_for_registration=true) against the real API choose a O(registration_timeout) of 420 seconds or more.
   - Registration is read from C(GET /sip_registration_status), the reliable source; the connection's own
     C(registration_status) field can lag behind it.
