@@ -74,11 +74,11 @@ def assert_ran(result):
     assert result.stats["localhost"]["failures"] == 0
 
 
-def failed(result, name):
+def failed(result, name, changed=False):
     """The result of a task that must have failed (with ignore_errors)."""
     outcome = result.task(name)
     assert outcome.get("failed") is True, outcome
-    assert outcome["changed"] is False, outcome
+    assert outcome["changed"] is changed, outcome
     return outcome
 
 
