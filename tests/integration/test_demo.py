@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools.kamailio_pbx import find_kamailio
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
@@ -25,3 +27,8 @@ def test_demo_creates_updates_lists_and_rolls_out():
     assert "'created': 0" not in out and "unchanged: 0" not in out
     assert "- unchanged: 6" in out  # the second rollout changes nothing
     assert "Demo finished; the emulator is stopped." in out
+    if find_kamailio():
+        assert "registration_status: Registered" in out and "PBX's last answer: 200 OK" in out
+        assert "Kamailio's location table: sip:ext101@127.0.0.1:" in out
+    else:
+        assert "Kamailio is not installed" in out

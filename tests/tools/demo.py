@@ -18,8 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.collection_path import collections_root  # noqa: E402
+from tests.tools.kamailio_pbx import KamailioPbx, find_kamailio  # noqa: E402
 
 DEMO_KEY = "demo-key-not-secret"
+PBX_USER, PBX_PASSWORD = "ext101", "demo-only-secret101"
 
 
 def start_emulator(*options: str) -> tuple[subprocess.Popen, str]:
@@ -42,8 +44,25 @@ def run(title: str, *args: str, env: dict) -> None:
         raise SystemExit(f"{title}: ansible-playbook exited with {rc}")
 
 
+def demo_registration(env: dict) -> None:
+    """Telnyx (the emulator) registers to a local Kamailio PBX, if Kamailio is installed."""
+    if not find_kamailio():
+        print("\n===== Registration to a real PBX: skipped, Kamailio is not installed.\n"
+              "Install it (`make sip-tools`, or `apt-get install kamailio`) and run `make demo` again to see\n"
+              "Telnyx register to a local Kamailio PBX over SIP.", flush=True)
+        return
+    with KamailioPbx({PBX_USER: PBX_PASSWORD}) as pbx:
+        print(f"\nKamailio PBX on {pbx.proxy}, extension {PBX_USER}", flush=True)
+        run("Registration: Telnyx registers to the local Kamailio PBX", "-i", "localhost,", "-c", "local",
+            "examples/modules/register_to_pbx.yml", "-e", f"demo_pbx_proxy={pbx.proxy}",
+            "-e", f"demo_pbx_user={PBX_USER}", "-e", f"demo_pbx_password={PBX_PASSWORD}", env=env)
+        for contact in pbx.contacts(PBX_USER):
+            print("Kamailio's location table: %s expires in %s s, User-Agent %s"
+                  % (contact.get("Address"), contact.get("Expires"), contact.get("User-Agent")), flush=True)
+
+
 def main() -> int:
-    proc, url = start_emulator()
+    proc, url = start_emulator("--registration-delay", "0.5")
     print(f"Telnyx API emulator at {url}/v2 (stops when the demo ends)")
     env = dict(
         os.environ,
@@ -65,6 +84,7 @@ def main() -> int:
         report = reports / "sip-attach-report.md"
         if report.exists():
             print(f"\n===== {report.relative_to(ROOT)}\n{report.read_text()}")
+        demo_registration(env)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
