@@ -345,6 +345,14 @@ class TelnyxClient:
                     raise
                 error = exc
                 status = None
+            if error is None and status in ok and data is None and (text or "").strip():
+                # A success whose body is not JSON (cut short, or a proxy's page): what it says is
+                # unknown, so it is never read as "nothing there"; the request may have acted.
+                error = TelnyxError(
+                    "Telnyx API %s on %s %s: the response was not valid JSON (cut short, or a page from a proxy "
+                    "in front of the API)" % (status, method, path),
+                    status=status, method=method, path=path, retryable=True,
+                )
             if error is None:
                 if status in ok:
                     return data if data is not None else {}
@@ -360,7 +368,7 @@ class TelnyxClient:
                     error.msg += self._exhausted(attempt, statuses, waited)
                     error.args = (error.msg,)
                 raise error
-            ambiguous = status is None or status in AMBIGUOUS_STATUSES
+            ambiguous = status is None or status in AMBIGUOUS_STATUSES or status in ok
             delay = self._backoff(attempt, headers)
             self._sleep(delay)
             waited += delay

@@ -57,6 +57,20 @@ def test_empty_body_of_a_success_is_an_empty_dict(make_client, transport):
     assert make_client().delete("/uac_connections/1") == {}
 
 
+def test_a_success_whose_body_is_not_json_is_retried_never_read_as_empty(make_client, transport):
+    # a proxy's cut-short 200 on a list read must not look like "no connection": the fleet would re-create all
+    transport.push(status=200, text='{"data": [{"id": "12').push(json=OK)
+    assert make_client().get("/uac_connections") == OK
+    assert len(transport.calls) == 2
+
+
+def test_a_post_whose_success_body_is_not_json_is_recovered_not_resent(make_client, transport):
+    transport.push(status=201, text='{"data": {"id": "12')
+    found = {"id": "12", "connection_name": "x"}
+    assert make_client().post("/uac_connections", {"connection_name": "x"}, recover=lambda: found) == {"data": found}
+    assert len(transport.calls) == 1
+
+
 def test_api_key_is_required():
     with pytest.raises(TelnyxError, match="api_key is required: set the api_key option or the TELNYX_API_KEY"):
         TelnyxClient(api_key="")
