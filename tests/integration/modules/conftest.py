@@ -2,9 +2,10 @@
 
 import pytest
 
+from .helpers import CLEAR_API_KEY
+
 # An emulator serving passwords in clear (as older accounts see them) and accepting only this key:
 # shared by every test that asks for it, so Prism starts once for them all.
-CLEAR_API_KEY = "sk-clear-KEY-4e2b9a7d31c0"
 CLEAR_OPTIONS = ("--plaintext-passwords", "--api-key", CLEAR_API_KEY)
 
 

@@ -14,6 +14,7 @@ FLEET = "telnyx.sip.uac_connections"
 LIST_PATH = "/v2/uac_connections"
 PAGE = {"page[size]": "250", "page[number]": "1"}
 MASK = "********"
+CLEAR_API_KEY = "sk-clear-KEY-4e2b9a7d31c0"  # the key of the clear-password emulator (conftest.py)
 
 PBX_PASSWORD = "pbx-Secret-1006"
 # The README's example: PBX extension 1006 attached to an AI Assistant.

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from .helpers import (
+    CLEAR_API_KEY,
     FULL_EXAMPLE,
     FULL_EXTERNAL_READABLE,
     LIST_PATH,
@@ -18,17 +19,16 @@ from .helpers import (
     assert_ran,
     connection,
     create,
+    debug,
     example,
     failed,
+    fleet,
     info,
     item_path,
+    list_all,
     name_query,
     read,
-    list_all,
-    fleet,
-    debug,
 )
-from .conftest import CLEAR_API_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -278,7 +278,9 @@ BAD_INPUTS = [
      "Unsupported parameters for (telnyx.sip.uac_connection) module: external_uac_settings.proxi. Supported parameters "
      "include: auth_username, expiration_sec, from_user, outbound_proxy, password, proxy, transport, user_agent, "
      "username."),
-    ("empty name", {"connection_name": "  "}, "connection_name must not be empty"),
+    ("empty name", {"connection_name": ""},
+     "connection_name must be at least 1 characters long, got 0; connection_name must not be empty"),
+    ("blank name", {"connection_name": "  "}, "connection_name must not be empty"),
     ("unsafe id", {"id": "1/../2", "state": "absent"},
      "id must be a Telnyx connection id (letters, digits and hyphens), got '1/../2'"),
 ]
