@@ -129,7 +129,7 @@ def format_api_message(status, method, path, api_errors, text=None):
     parts = []
     for err in api_errors:
         option = _pointer_to_option(err.get("pointer"))
-        detail = err.get("detail") or err.get("title") or err.get("code") or "error"
+        detail = (err.get("detail") or err.get("title") or err.get("code") or "error").rstrip(". ")
         parts.append("%s: %s" % (option, detail) if option else detail)
     if status == 401:
         parts.append("the API key was not accepted: check api_key or TELNYX_API_KEY")
@@ -312,10 +312,17 @@ class TelnyxClient:
         elif remaining is not None and str(remaining).strip() == "0" and reset is not None:
             self.gate.hold_until(reset)
 
-    def _backoff(self, attempt, headers=None):
+    def _backoff(self, attempt, status=None, headers=None):
+        """The pause before retry ``attempt``: capped exponential with jitter, or longer when the server says so.
+
+        ``Retry-After`` counts for any status; ``x-ratelimit-reset`` only for a
+        429, since every response carries it and it says nothing about when a
+        failed server will be back.
+        """
         delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** attempt))
         delay = delay / 2.0 + self._jitter() * delay / 2.0
-        for name in ("Retry-After", "x-ratelimit-reset"):
+        names = ("Retry-After", "x-ratelimit-reset") if status == 429 else ("Retry-After",)
+        for name in names:
             hinted = _header_seconds(headers, name)
             if hinted is not None:
                 delay = max(delay, hinted)
@@ -369,7 +376,7 @@ class TelnyxClient:
                     error.args = (error.msg,)
                 raise error
             ambiguous = status is None or status in AMBIGUOUS_STATUSES or status in ok
-            delay = self._backoff(attempt, headers)
+            delay = self._backoff(attempt, status, headers)
             self._sleep(delay)
             waited += delay
             attempt += 1

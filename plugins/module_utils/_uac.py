@@ -151,7 +151,7 @@ OUTBOUND = dict(
 )
 
 FIELDS = dict(
-    connection_name=Field(min_len=1),
+    connection_name=Field(),
     active=Field(type="bool"),
     user_name=Field(min_len=4, max_len=32, pattern=r"^[A-Za-z0-9]+$",
                     pattern_help="must hold only letters and digits (no spaces or special characters)",
@@ -220,8 +220,11 @@ def validate(desired, creating=None, current=None):
     name = desired.get("connection_name")
     if name is not None and not name.strip():
         problems.append("connection_name must not be empty")
-    media = desired.get("encrypted_media")
-    transport = (desired.get("external_uac_settings") or {}).get("transport")
+    # The combination is checked on what the connection will be: the desired
+    # values over the current ones.
+    media = desired.get("encrypted_media", (current or {}).get("encrypted_media"))
+    transport = (desired.get("external_uac_settings") or {}).get(
+        "transport", ((current or {}).get("external_uac_settings") or {}).get("transport"))
     if media == "SRTP" and transport == "TLS":
         problems.append("encrypted_media SRTP cannot be set when external_uac_settings.transport is TLS "
                         "(the API refuses the combination)")

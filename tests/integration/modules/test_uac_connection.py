@@ -279,7 +279,7 @@ BAD_INPUTS = [
      "include: auth_username, expiration_sec, from_user, outbound_proxy, password, proxy, transport, user_agent, "
      "username."),
     ("empty name", {"connection_name": ""},
-     "connection_name must be at least 1 characters long, got 0; connection_name must not be empty"),
+     "connection_name must not be empty"),
     ("blank name", {"connection_name": "  "}, "connection_name must not be empty"),
     ("unsafe id", {"id": "1/../2", "state": "absent"},
      "id must be a Telnyx connection id (letters, digits and hyphens), got '1/../2'"),
@@ -304,7 +304,7 @@ def test_wrong_api_key_fails_with_the_401_once(clear, run_playbook):
                                 api_key="wrong-key-5f3a", base_url=clear.api_url)
     assert_ran(result)
     assert failed(result, "create")["msg"] == (
-        "Telnyx API 401 on GET /uac_connections: Could not understand the provided credentials.; "
+        "Telnyx API 401 on GET /uac_connections: Could not understand the provided credentials; "
         "the API key was not accepted: check api_key or TELNYX_API_KEY")
     assert result.task("create")["status"] == 401
     assert [(e["method"], e["status"]) for e in clear.requests()] == [("GET", 401)]  # not retried

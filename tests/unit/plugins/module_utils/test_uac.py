@@ -511,3 +511,18 @@ def test_outcome_result_masks_unless_revealed():
 def test_outcome_result_unchanged_has_no_diff_and_empty_connection_is_a_dict():
     assert uac.outcome_result(uac.Outcome("unchanged"), want_diff=True) == dict(
         changed=False, action="unchanged", uac_connection={})
+
+
+@pytest.mark.parametrize("desired, current, refused", [
+    (dict(encrypted_media="SRTP"), dict(external_uac_settings=dict(transport="TLS")), True),
+    (dict(external_uac_settings=dict(transport="TLS")), dict(encrypted_media="SRTP"), True),
+    (dict(encrypted_media="SRTP", external_uac_settings=dict(transport="UDP")),
+     dict(external_uac_settings=dict(transport="TLS")), False),  # the desired transport wins
+    (dict(encrypted_media="SRTP"), dict(external_uac_settings=dict(transport="UDP")), False),
+])
+def test_srtp_with_tls_is_checked_against_the_stored_connection(desired, current, refused):
+    if refused:
+        with pytest.raises(uac.ValidationError, match="encrypted_media SRTP cannot be set"):
+            uac.validate(desired, creating=False, current=current)
+    else:
+        uac.validate(desired, creating=False, current=current)
