@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`make bench`: how long a fleet rollout takes, and where the time goes.
 
 Starts the emulator with ``--latency-ms 50 --rate-limit 100`` and measures,
@@ -268,10 +267,10 @@ def main() -> int:
         if not args.skip_slow:
             emulator.reset()
             alternatives["loop"] = wall_of("at %d trunks: loop of uac_connection" % small_trunks, "loop", small,
-                                              small_trunks)
+                                           small_trunks)
             emulator.reset()
             alternatives["uri"] = wall_of("at %d trunks: ansible.builtin.uri playbook" % small_trunks, "uri", small,
-                                             small_trunks)
+                                          small_trunks)
     finally:
         emulator.stop()
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`make demo`: the collection against the local Telnyx API emulator, end to end.
 
 Starts the emulator on a free loopback port, runs the example playbooks

@@ -290,12 +290,12 @@ def test_bad_input_fails_before_any_request(emulator, run_playbook):
     # One task looping over the cases: each item is one module run, without a task's overhead each.
     result = run_playbook.tasks([dict(
         connection("bad", "{{ item.params }}", fails=True),
-        loop=[{"case": name, "params": dict({"connection_name": "pbx-bad"}, **params)} for name, params, _ in BAD_INPUTS],
+        loop=[{"case": name, "params": dict({"connection_name": "pbx-bad"}, **params)} for name, params, _message in BAD_INPUTS],
     )])
     assert_ran(result)
     outcomes = failed(result, "bad")["results"]
     assert [(o["item"]["case"], o.get("failed"), o["changed"], o["msg"]) for o in outcomes] == \
-        [(name, True, False, message) for name, _, message in BAD_INPUTS]
+        [(name, True, False, message) for name, _params, message in BAD_INPUTS]
     assert emulator.requests() == []
 
 

@@ -33,7 +33,7 @@ def test_wait_succeeds_once_registered(run, registrar, reg_status, registration_
 
 
 def test_wait_on_an_unchanged_connection_reads_its_registration(run, registrar, api, reg_status, registration_clock,
-                                                              transport):
+                                                                transport):
     existing = api.add(**EXAMPLE)
     registrar.set(existing["id"], reg_status("registered"))
     result, failed = run(dict(EXAMPLE, **WAIT))

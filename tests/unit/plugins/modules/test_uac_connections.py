@@ -143,7 +143,7 @@ def test_a_partial_failure_fails_with_every_item_result(run, api, transport):
     assert failed
     assert result["msg"] == "1 of 3 connections failed: pbx-b"
     assert result["failed_items"] == [dict(connection_name="pbx-b", error="Telnyx API 422 on POST /uac_connections: "
-                                                                    "external_uac_settings.username: is too short")]
+                                                                          "external_uac_settings.username: is too short")]
     assert [(line["connection_name"], line["action"]) for line in result["results"]] == [
         ("pbx-a", "created"), ("pbx-b", "failed"), ("pbx-c", "created")]
     assert result["changed"] is True
@@ -242,7 +242,7 @@ def test_wait_for_registration_names_the_cause_of_a_failure(run, registrar, reg_
 
 
 def test_a_status_read_refused_for_one_connection_keeps_every_result(run, registrar, reg_status,
-                                                                    registration_clock):
+                                                                     registration_clock):
     registrar.set("pbx-a", reg_status("registered"))
     registrar.set("pbx-b", {"http_error": 403})
     result, failed = run(fleet(*ITEMS[:2], **WAIT))
