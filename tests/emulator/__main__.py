@@ -3,6 +3,7 @@
 import argparse
 import sys
 
+from . import faults, persistence
 from .config import EmulatorConfig
 from .registrar_client import add_arguments as add_sip_arguments, config_from_args as sip_config
 from .server import serve
@@ -48,7 +49,12 @@ def parse_args(argv=None):
     parser.add_argument("--plaintext-passwords", action="store_true",
                         help="serve passwords in clear, as older accounts see them")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    return parser.parse_args(argv)
+    faults.add_arguments(parser)
+    persistence.add_arguments(parser)
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    return args
 
 
 def main(argv=None):
@@ -61,6 +67,10 @@ def main(argv=None):
         fail_rate=args.fail_rate,
         seed=args.seed,
         plaintext_passwords=args.plaintext_passwords,
+        faults=faults.settings_from_args(args),
+        state_file=args.state,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     serve(config, args.host, args.port, verbose=args.verbose)
     return 0

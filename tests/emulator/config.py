@@ -2,7 +2,7 @@
 
 import random
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 
 @dataclass
@@ -13,6 +13,10 @@ class EmulatorConfig:
     fail_rate: float = 0.0  # share of API requests answered with 500 or 503
     seed: Optional[int] = None  # seeds ids, passwords and faults
     plaintext_passwords: bool = False  # serve passwords in clear, as older accounts see them
+    faults: Any = None  # a faults.FaultSettings (injected faults); None: only fail_rate
+    state_file: Optional[str] = None  # --state: connections kept in this JSON file across restarts
+    tls_cert: Optional[str] = None  # serve HTTPS with this certificate and key
+    tls_key: Optional[str] = None
 
     def rng(self, purpose):
         """A random generator of its own for each purpose, reproducible under a seed."""

@@ -14,7 +14,8 @@ from . import resource
 from .auth import BearerAuth, bearer_token
 from .config import EmulatorConfig
 from .errors import ApiError, bad_request, error_object
-from .faults import Call, FailRate, Latency, Pipeline, RateLimiter
+from . import faults as fault_injection, persistence
+from .faults import Call, FaultInjector, Latency, Pipeline, RateLimiter, RawAnswer
 from .listing import list_page
 from .registrar_client import RegistrarClient
 from .registration import RegistrationBook
@@ -35,9 +36,10 @@ class Emulator:
                                          config.registration_retry)
         if config.sip:  # REGISTER the connections to their (loopback) PBXs as the store changes
             self.store.listeners.append(self.registrar.handle)
-        steps = [BearerAuth(config.api_key), RateLimiter(config.rate_limit)]
-        if config.fail_rate:
-            steps.append(FailRate(config.fail_rate, config.rng("faults")))
+        self.state = persistence.attach(config.state_file, self.store)
+        self.faults = FaultInjector.from_config(config)
+        steps = [BearerAuth(config.api_key), *self.faults.auth_steps(), RateLimiter(config.rate_limit),
+                 *self.faults.steps()]
         if config.latency_ms:
             steps.append(Latency(config.latency_ms))
         self.pipeline = Pipeline(steps)
@@ -58,6 +60,7 @@ class Emulator:
         self.pipeline.reset()
         with self._log_lock:
             self._log.clear()
+        self.state.after_request("DELETE")
 
     def present(self, record, reveal=()):
         """A stored connection as the API returns it."""
@@ -71,7 +74,7 @@ def _emulator():
 
 
 def _error_response(error):
-    response = jsonify(error.body())
+    response = error.response() if isinstance(error, RawAnswer) else jsonify(error.body())
     response.status_code = error.status
     response.headers.update(error.headers)
     return response
@@ -195,13 +198,16 @@ def _finish(response):
     emulator = _emulator()
     emulator.pipeline.after(call, response)
     response.headers.update(call.headers)
+    emulator.state.after_request(call.method)
     body = request.get_json(force=True, silent=True) if request.get_data() else None
     emulator.log({
         "method": call.method,
         "path": call.path,
         "query": request.args.to_dict(),
-        "status": response.status_code,
+        "status": 0 if call.dropped else response.status_code,
         "body": body,
+        "time": call.time,
+        "fault": call.fault,
     })
     return response
 
@@ -224,6 +230,7 @@ def create_app(config=None):
     app.extensions["telnyx_emulator"] = Emulator(config or EmulatorConfig())
     app.register_blueprint(api)
     app.register_blueprint(hooks)
+    app.register_blueprint(fault_injection.hooks)
     app.before_request(_gate)
     app.after_request(_finish)
     app.register_error_handler(ApiError, _error_response)
@@ -235,14 +242,15 @@ def create_app(config=None):
 def serve(config, host="127.0.0.1", port=0, verbose=False, out=None):
     """Serve until SIGTERM or SIGINT; print one ready line with the URL once listening."""
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.ERROR)
-    server = make_server(host, port, create_app(config), threaded=True)
+    tls = (config.tls_cert, config.tls_key) if config.tls_cert else None
+    server = make_server(host, port, create_app(config), threaded=True, ssl_context=tls)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *unused: stop.set())
     worker = threading.Thread(target=server.serve_forever, name="telnyx-emulator", daemon=True)
     worker.start()
     shown_host = f"[{host}]" if ":" in host else host
-    print(f"telnyx-emulator listening on http://{shown_host}:{server.server_port}",
+    print(f"telnyx-emulator listening on {'https' if tls else 'http'}://{shown_host}:{server.server_port}",
           file=out or sys.stdout, flush=True)
     while not stop.wait(0.5):
         pass
