@@ -157,3 +157,44 @@ def test_masking_lets_no_secret_through_at_any_depth(tree):
 @given(tree=json_tree(), placeholder=st.sampled_from(sorted(PLACEHOLDERS)))
 def test_placeholders_survive_masking(tree, placeholder):
     assert mask_secrets(dict(x=[dict(password=placeholder)], tree=tree))["x"] == [dict(password=placeholder)]
+
+
+# --- the fleet planner: after its writes are applied, planning again finds nothing to do -----------------
+
+FLEET_NAMES = st.sampled_from(["pbx-a", "pbx-b", "pbx-c", "pbx-d"])
+
+
+@st.composite
+def fleet_states(draw):
+    """Items (unique names, present or absent) and the account's connections (some tagged, one name each)."""
+    names = draw(st.lists(FLEET_NAMES, unique=True, max_size=4))
+    items = [dict(draw(DESIRED), connection_name=name, state=draw(st.sampled_from(["present", "present", "absent"])))
+             for name in names]
+    existing = []
+    for index, name in enumerate(draw(st.lists(FLEET_NAMES, unique=True, max_size=4))):
+        current = draw(CURRENT)
+        current.update(id=str(1000 + index), connection_name=name,
+                       tags=draw(st.sampled_from([["fleet"], [], ["other"]])))
+        existing.append(current)
+    return items, existing
+
+
+@SETTINGS
+@given(fleet_states(), st.sampled_from(["on_create", "always"]), st.booleans())
+def test_fleet_planning_again_after_applying_finds_nothing(state, update_password, purge):
+    from ansible_collections.telnyx.sip.plugins.module_utils._fleet import plan_fleet
+    items, existing = state
+    tasks = plan_fleet(items, existing, purge=purge, purge_tag="fleet", update_password=update_password)
+    broken = set(task.name for task in tasks if task.error is not None)
+    account = dict((conn["connection_name"], conn) for conn in existing)
+    for task in tasks:
+        if task.error is not None:
+            continue
+        if task.method == "POST":
+            account[task.name] = dict(api_patch({}, task.payload), id="new-" + task.name)
+        elif task.method == "PATCH":
+            account[task.name] = api_patch(account[task.name], task.payload, nested="replace")
+        elif task.method == "DELETE":
+            del account[task.name]
+    again = plan_fleet(items, list(account.values()), purge=purge, purge_tag="fleet", update_password="on_create")
+    assert [(t.name, t.method) for t in again if t.method is not None and t.name not in broken] == []
