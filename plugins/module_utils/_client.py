@@ -148,11 +148,21 @@ def _summarise_text(text):
     return text[:200]
 
 
+# Share of the advertised rate the client paces itself to.
+PACE_SHARE = 0.95
+
+
 class RateGate:
     """One pause shared by every thread that uses a client.
 
     When any request is told to slow down (429, or ``x-ratelimit-remaining``
     reaching 0), every request waits until the window resets.
+
+    Once the API has advertised its limit (``x-ratelimit-limit`` requests per
+    window of ``x-ratelimit-reset`` seconds, the longest reset seen), the
+    requests of all threads are also spaced evenly at just under that rate,
+    so that a fleet run stays within the limit instead of bursting into 429s
+    and then idling until a reset rounded up to whole seconds.
     """
 
     def __init__(self, clock=time.monotonic, sleep=time.sleep):
@@ -160,38 +170,62 @@ class RateGate:
         self._resume_at = 0.0
         self._clock = clock
         self._sleep = sleep
+        self._window = 0.0
+        self._interval = 0.0
+        self._next_slot = 0.0
         self.waited = 0.0
 
     def hold_until(self, delay):
         with self._lock:
             self._resume_at = max(self._resume_at, self._clock() + max(0.0, delay))
 
+    def learn(self, limit, window):
+        """The API allows ``limit`` requests per ``window`` seconds."""
+        if not limit or limit <= 0 or not window or window <= 0:
+            return
+        with self._lock:
+            self._window = max(self._window, window)
+            self._interval = self._window / (limit * PACE_SHARE)
+
     def wait(self):
-        """Pause until the shared window reopens; returns the seconds paused."""
+        """Pause until the shared window reopens and this request's slot comes; returns the seconds paused."""
         paused = 0.0
         while True:
             with self._lock:
-                delay = self._resume_at - self._clock()
-            if delay <= 0:
+                now = self._clock()
+                delay = self._resume_at - now
+                if delay <= 0:
+                    slot = max(now, self._next_slot)
+                    self._next_slot = slot + self._interval
+                    delay = slot - now
+                    hold = False
+                else:
+                    hold = True
+            if delay > 0:
+                self._sleep(delay)
+                paused += delay
+                with self._lock:
+                    self.waited += delay
+            if not hold:
                 return paused
-            self._sleep(delay)
-            paused += delay
-            with self._lock:
-                self.waited += delay
 
 
 # The longest pause a server's hint may impose on one retry.
 HINT_CAP = BACKOFF_CAP * 4
 
 
+def _header_number(headers, name):
+    """A numeric header as a float, or None."""
+    try:
+        return float(headers.get(name)) if headers is not None and headers.get(name) is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _header_seconds(headers, name):
     """A delay header in seconds, capped at ``HINT_CAP``; an epoch timestamp is turned into a delay."""
-    value = headers.get(name) if headers is not None else None
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
+    seconds = _header_number(headers, name)
+    if seconds is None:
         return None
     if seconds > 1e9:  # a Unix time, not a number of seconds
         seconds -= time.time()
@@ -305,6 +339,9 @@ class TelnyxClient:
     def _note_rate_limit(self, status, headers):
         remaining = headers.get("x-ratelimit-remaining") if headers is not None else None
         reset = _header_seconds(headers, "x-ratelimit-reset")
+        limit = _header_number(headers, "x-ratelimit-limit")
+        if limit is not None and reset is not None:
+            self.gate.learn(limit, reset)
         if status == 429:
             retry_after = _header_seconds(headers, "Retry-After")
             delay = retry_after if retry_after is not None else reset

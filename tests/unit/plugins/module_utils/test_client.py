@@ -415,3 +415,33 @@ def test_waited_total_includes_the_shared_gate(make_client, transport, clock):
         make_client(retries=1).get("/x")
     assert sum(clock.sleeps) >= 1.0
     assert info.value.msg.endswith("waited %.1f s in total)" % sum(clock.sleeps))
+
+
+# -- pacing to the advertised rate -------------------------------------------------
+def test_requests_are_paced_once_the_limit_is_known(make_client, transport, clock):
+    limits = {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "99", "x-ratelimit-reset": "1"}
+    for _attempt in range(4):
+        transport.push(json=OK, headers=limits)
+    client = make_client()
+    for _attempt in range(4):
+        client.get("/x")
+    # the first answer teaches the limit, the second request takes the slot it had already booked;
+    # from then on one slot every 1 s / (100 x 0.95)
+    assert clock.sleeps == [pytest.approx(1 / 95.0)] * 2
+
+
+def test_a_large_limit_is_not_mistaken_for_a_delay(make_client, transport, clock):
+    limits = {"x-ratelimit-limit": "2000", "x-ratelimit-remaining": "1999", "x-ratelimit-reset": "60"}
+    transport.push(json=OK, headers=limits).push(json=OK, headers=limits).push(json=OK)
+    client = make_client()
+    for _attempt in range(3):
+        client.get("/x")
+    assert clock.sleeps == [pytest.approx(60 / (2000 * 0.95))]
+
+
+def test_no_pacing_without_an_advertised_limit(make_client, transport, clock):
+    transport.push(json=OK, headers={"x-ratelimit-remaining": "5", "x-ratelimit-reset": "1"}).push(json=OK)
+    client = make_client()
+    client.get("/x")
+    client.get("/x")
+    assert clock.sleeps == []
