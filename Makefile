@@ -41,7 +41,7 @@ define run_pytest
 endef
 
 .PHONY: bench demo help venv tools prism sip-tools pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
-        matrix docs changelog
+        matrix docs changelog reliability-report
 
 help:
 	@echo 'Targets:'
@@ -55,6 +55,7 @@ help:
 	@echo '  matrix       sanity + units under each older ansible-core in MATRIX ($(MATRIX)), in $(TOOLS)/venv-X.Y'
 	@echo '  docs         antsibull-docs lint-collection-docs, then RST reference pages into $(DOCS_DEST)'
 	@echo '  changelog    antsibull-changelog lint, and CHANGELOG.md with unreleased fragments into $(CHANGELOG_DEST)'
+	@echo '  reliability-report  run tests/integration/reliability, then render docs/reliability.md from its records'
 	@echo '  test         all of the above; fails if any step fails'
 	@echo '  bench        fleet rollout benchmark against the emulator; writes benchmarks/RESULTS.md'
 	@echo '  demo         start the emulator, run examples/ against it, print the rollout report, stop it'
@@ -128,6 +129,12 @@ units: venv
 
 integration: venv prism
 	$(call run_pytest,tests/integration)
+
+# The reliability figures: the fault scenarios record what they saw, the script renders the page.
+# `make integration` runs the same tests, and its last one fails when docs/reliability.md is stale.
+reliability-report: venv
+	TELNYX_RELIABILITY_WRITE=1 $(VPY) -m pytest tests/integration/reliability $(PYTEST_ARGS)
+	$(VPY) tests/tools/reliability_report.py --check --timings
 
 ## ---------------------------------------------------------------- matrix
 # The older supported ansible-core releases (meta/runtime.yml: >=2.17; 2.19 is .venv).
