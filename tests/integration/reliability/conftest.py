@@ -26,8 +26,8 @@ from tests.integration.conftest import PlaybookRunner  # noqa: E402
 
 API_KEY = "rel-KEY-7f3a9c2e51d84b06"  # distinctive, so that a leak is found by a substring search
 SEED = "20240611"
-FAULT_DEFAULTS = None
-ORDER = {"test_fleet": 10, "test_faults": 20, "test_races": 30, "test_tls": 40, "test_bad_input": 60}  # filled from the emulator's GET /_emulator/faults at first use
+FAULT_DEFAULTS = None  # FaultSettings().as_dict(), filled at first use
+ORDER = {"test_fleet": 10, "test_faults": 20, "test_races": 30, "test_tls": 40, "test_bad_input": 60}  # table order
 
 
 class Faulty:
@@ -112,7 +112,8 @@ class LeakChecked:
         for task in tasks:
             printed.append(task)
             if task.get("register"):
-                printed.append({"name": f"print {task['register']}", "ansible.builtin.debug": {"var": task["register"]}})
+                printed.append({"name": f"print {task['register']}",
+                                "ansible.builtin.debug": {"var": task["register"]}})
         play = {"name": "reliability", "hosts": hosts, "gather_facts": False, "tasks": printed}
         if module_defaults:
             play["module_defaults"] = module_defaults

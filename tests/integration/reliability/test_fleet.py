@@ -104,7 +104,8 @@ def test_fleet_with_5_percent_failed_writes_reports_exactly_them_and_rerun_conve
     injected_second = len(faulty.injected(log))
     assert injected_second > 0
     # a POST answered 5xx was followed by a look-up by name before any second POST of that name
-    posts = collections.Counter(e["body"]["connection_name"] for e in log if e["method"] == "POST" and e["status"] == 201)
+    posts = collections.Counter(e["body"]["connection_name"] for e in log
+                                if e["method"] == "POST" and e["status"] == 201)
     assert max(posts.values()) == 1
 
     # run 3: no faults: nothing to do
