@@ -243,8 +243,13 @@ def main() -> int:
                ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
     rows = []
 
-    def measure(label, book, inventory, trunks=None, **kw):
-        wall, cpu, methods = run_play(books[book], inventory, env, emulator, **kw)
+    def measure(label, book, inventory, trunks=None, repeat=1, **kw):
+        # A baseline is the fastest of `repeat` runs: noise only ever adds time, and a low
+        # baseline makes the targets stricter, not looser.
+        runs = [run_play(books[book], inventory, env, emulator, **kw) for _attempt in range(repeat)]
+        wall, cpu, methods = min(runs, key=lambda run: run[0])
+        if repeat > 1:
+            label += " (fastest of %d)" % repeat
         rows.append(dict(label=label, wall=wall, cpu=cpu, methods=methods, trunks=trunks))
         print("%-58s wall %7.1f s  cpu %7.1f s  requests: %s" % (label, wall, cpu, fmt_methods(methods)), flush=True)
         return wall, methods
@@ -254,8 +259,9 @@ def main() -> int:
 
     try:
         trunks = args.hosts * 2
-        floor = wall_of("floor: one run_once task, %d hosts" % args.hosts, "floor", big)
-        step = wall_of("one per-host step: role argument validation, %d hosts" % args.hosts, "per_host_step", big)
+        floor = wall_of("floor: one run_once task, %d hosts" % args.hosts, "floor", big, repeat=3)
+        step = wall_of("one per-host step: role argument validation, %d hosts" % args.hosts, "per_host_step", big,
+                       repeat=3)
         emulator.reset()
         first, first_m = measure("sip_attach role, %d trunks: first rollout" % trunks, "role", big, trunks)
         count_after_first = emulator.count()
