@@ -358,8 +358,10 @@ def execute(client, outcome, method, payload, current):
 
         def recover():
             # The POST may have been carried out even though no answer came.
+            # Any connection with the name now (there was none when planned)
+            # is the one it made: sending it again could only add another.
             matches = Lookup(client).by_name(name)
-            return matches[0] if len(matches) == 1 else None
+            return matches[0] if matches else None
 
         outcome.connection = client.post(PATH, payload, recover=recover).get("data")
     elif method == "PATCH":
