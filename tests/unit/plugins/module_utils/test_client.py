@@ -113,12 +113,23 @@ def test_paginate_without_meta_stops_on_a_short_page(make_client, transport):
     assert len(transport.calls) == 2
 
 
-@pytest.mark.parametrize("meta", [dict(total_pages=9), {}])
-def test_paginate_stops_on_an_empty_page(make_client, transport, meta):
-    transport.push(json=dict(data=[dict(id=str(i)) for i in range(PAGE_SIZE)], meta=meta))
-    transport.push(json=dict(data=[], meta=meta))
+def test_paginate_without_a_page_count_stops_on_an_empty_page(make_client, transport):
+    transport.push(json=dict(data=[dict(id=str(i)) for i in range(PAGE_SIZE)], meta={}))
+    transport.push(json=dict(data=[], meta={}))
     assert len(make_client().paginate("/uac_connections")) == PAGE_SIZE
     assert len(transport.calls) == 2
+
+
+def test_paginate_reads_the_announced_pages_concurrently_and_keeps_their_order(make_client, transport):
+    pages = {1: ["a", "b"], 2: ["c"], 3: [], 4: ["d", "e"]}
+
+    def handler(call):
+        number = int(call.params["page[number]"])
+        return dict(json_body=dict(data=[dict(id=x) for x in pages[number]], meta=dict(total_pages=4)))
+
+    transport.handler = handler
+    assert [c["id"] for c in make_client().paginate("/uac_connections")] == ["a", "b", "c", "d", "e"]
+    assert sorted(int(c.params["page[number]"]) for c in transport.calls) == [1, 2, 3, 4]
 
 
 # -- retries -------------------------------------------------------------------
