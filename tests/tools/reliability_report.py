@@ -62,8 +62,8 @@ def figures(records):
     for r in faults:
         injected = r["injected"] if r.get("exact", True) else "varies"
         outcome = r["outcome"]
-        lines.append("| %s | `%s` | %s | %s | %s |" % (_cell(r["fault"]), _cell(r["option"]), injected, r["runs"],
-                                                      _cell(outcome)))
+        lines.append("| %s | `%s` | %s | %s | %s |" % (
+            _cell(r["fault"]), _cell(r["option"]), injected, r["runs"], _cell(outcome)))
     total_cases = sum(r["cases"] for r in inputs)
     lines += ["", "### Bad input", "",
               "%d cases, every one refused before any request (the rename case: a read, no write), with a "
@@ -88,7 +88,7 @@ def _thousands(number):
 
 def render(records, page_text):
     head, rest = page_text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    tail = rest.split(END, 1)[1]
     return head + BEGIN + "\n" + figures(records) + END + tail
 
 
@@ -101,7 +101,7 @@ def timings(records):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--check", action="store_true", help="fail if docs/reliability.md is not current")
     parser.add_argument("--session", help="only the records of this pytest session")
     parser.add_argument("--timings", action="store_true", help="print the last run's timings")

@@ -259,7 +259,7 @@ def test_sip_attach_role_refuses_bad_trunks_before_any_request(faulty, playbook,
                         secrets=["Role-Pw-s3cr3t"])
     assert run.rc != 0
     bad = []
-    for index, (_, words, label) in enumerate(cases):
+    for index, (_case, words, label) in enumerate(cases):
         failures = [r for r in run.tasks(host="pbx%03d" % index) if r.get("failed")]
         message = failures[0].get("msg", "") if failures else ""
         if not all(word in message for word in words):

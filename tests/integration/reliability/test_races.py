@@ -63,7 +63,7 @@ def test_parallel_forks_on_one_name_can_duplicate_and_the_next_run_names_the_ids
 
 
 def test_one_fleet_run_or_role_run_refuses_a_name_given_twice_before_any_request(faulty, playbook, tmp_path,
-                                                                                  record):
+                                                                                 record):
     fleet = playbook.tasks([{"name": "fleet", "telnyx.sip.uac_connections": {"connections": [conn(), conn()]},
                              "register": "fleet", "ignore_errors": True}], secrets=[PASSWORD])
     message = fleet.task("fleet")["msg"]
@@ -124,8 +124,9 @@ def test_emulator_restarted_mid_rollout_keeps_its_state_and_the_rerun_converges(
             handle.stop()
     record(fault="emulator killed (SIGKILL) and restarted mid-rollout", option="--state FILE", injected=1, runs=2,
            outcome="the state file holds every acknowledged create; the re-run converges to 200, none duplicated",
-           detail="%d on disk at the kill; the rollout in flight %s" % (saved, "completed (its retries spanned the "
-                  "restart)" if not during.get("failed") else "failed some items cleanly"))
+           detail="%d on disk at the kill; the rollout in flight %s" % (
+               saved, "completed (its retries spanned the restart)" if not during.get("failed")
+               else "failed some items cleanly"))
 
 
 from conftest import Faulty  # noqa: E402

@@ -67,7 +67,7 @@ def test_a_dropped_answer_acts_then_logs_status_0():
 def test_burst_cycles_5xx_and_rearms_on_reset():
     app = app_with(error_burst=5)
     client = app.test_client()
-    assert [post(client).status_code for _ in range(6)] == [500, 502, 503, 504, 500, 201]
+    assert [post(client).status_code for _attempt in range(6)] == [500, 502, 503, 504, 500, 201]
     client.post("/_emulator/reset")
     assert post(client).status_code == 500
 
@@ -116,8 +116,8 @@ def test_command_line_options():
                        "--fault-methods", "post,patch", "--fail-rate", "0.2", "--state", "s.json"])
     settings = settings_from_args(args)
     assert (settings.error_burst, settings.rate_429, settings.retry_after, settings.revoked_keys,
-            settings.methods, settings.fail_rate, args.state) == (3, 0.1, None, ("a",), ("POST", "PATCH"), 0.2,
-                                                                   "s.json")
+            settings.methods, settings.fail_rate, args.state) == (
+        3, 0.1, None, ("a",), ("POST", "PATCH"), 0.2, "s.json")
     with pytest.raises(SystemExit):
         parse_args(["--tls-cert", "c.pem"])
 
