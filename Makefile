@@ -11,6 +11,9 @@ ANSIBLE_CORE   ?= ansible-core==2.19.*
 SANITY_PYTHON  ?= 3.11
 # extra options, e.g. make units PYTEST_ARGS='-n 2 -k client'
 PYTEST_ARGS    ?=
+# the integration tests mostly wait on ansible-playbook and the emulator: two pytest-xdist
+# workers, each test file on one of them
+INTEGRATION_ARGS ?= -n 2 --dist loadfile
 SANITY_ARGS    ?=
 PRISM_VERSION  ?= 5
 NPM            ?= npm
@@ -34,13 +37,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 # run one pytest suite; exit status 5 (no tests collected) is reported, not failed
 define run_pytest
 	@if [ ! -d $(1) ]; then echo "SKIP: $(1) does not exist yet"; exit 0; fi; \
-	echo "+ $(VPY) -m pytest $(1) $(PYTEST_ARGS)"; \
-	rc=0; $(VPY) -m pytest $(1) $(PYTEST_ARGS) || rc=$$?; \
+	echo "+ $(VPY) -m pytest $(1) $(2) $(PYTEST_ARGS)"; \
+	rc=0; $(VPY) -m pytest $(1) $(2) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "NOTE: pytest collected no tests in $(1) (exit 5): not a failure"; rc=0; fi; \
 	exit $$rc
 endef
 
-.PHONY: bench demo help venv tools prism sip-tools pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
+.PHONY: integration-tests bench demo help venv tools prism sip-tools pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
         matrix docs changelog reliability-report
 
 help:
@@ -52,7 +55,7 @@ help:
 	@echo '  lint         ansible-lint --offline on roles/ and examples/; antsibull-changelog lint'
 	@echo '  units        pytest tests/unit'
 	@echo '  integration  pytest tests/integration (emulator + prism)'
-	@echo '  matrix       sanity + units under each older ansible-core in MATRIX ($(MATRIX)), in $(TOOLS)/venv-X.Y'
+	@echo '  matrix       sanity + units under each older ansible-core in MATRIX ($(MATRIX)), in $(MATRIX_VENVS)/venv-X.Y'
 	@echo '  docs         antsibull-docs lint-collection-docs, then RST reference pages into $(DOCS_DEST)'
 	@echo '  changelog    antsibull-changelog lint, and CHANGELOG.md with unreleased fragments into $(CHANGELOG_DEST)'
 	@echo '  reliability-report  run tests/integration/reliability, then render docs/reliability.md from its records'
@@ -127,8 +130,16 @@ lint: venv
 units: venv
 	$(call run_pytest,tests/unit)
 
+# The reliability scenarios of every worker record under one session id; once they have all run,
+# docs/reliability.md must show exactly what they recorded (the page never lies).
 integration: venv prism
-	$(call run_pytest,tests/integration)
+	@export TELNYX_RELIABILITY_SESSION=make-$$(date +%s%N); \
+	$(MAKE) --no-print-directory integration-tests && \
+	{ echo "+ $(VPY) tests/tools/reliability_report.py --check --session $$TELNYX_RELIABILITY_SESSION"; \
+	  $(VPY) tests/tools/reliability_report.py --check --session $$TELNYX_RELIABILITY_SESSION; }
+
+integration-tests:
+	$(call run_pytest,tests/integration,$(INTEGRATION_ARGS))
 
 # The reliability figures: the fault scenarios record what they saw, the script renders the page.
 # `make integration` runs the same tests, and its last one fails when docs/reliability.md is stale.
@@ -139,16 +150,18 @@ reliability-report: venv
 ## ---------------------------------------------------------------- matrix
 # The older supported ansible-core releases (meta/runtime.yml: >=2.17; 2.19 is .venv).
 # 2.16 also installs on Python 3.11: `make matrix-2.16` runs it, but its sanity wants the
-# Python 2 boilerplate in tests/unit/plugins, so it is not in MATRIX. Each gets a venv in $(TOOLS)/venv-X.Y (gitignored, so the
-# sanity copy never picks it up) with only what sanity and the unit tests need, and runs
-# both there.
+# Python 2 boilerplate in tests/unit/plugins, so it is not in MATRIX. Each gets a venv in
+# $(MATRIX_VENVS)/venv-X.Y (outside the work tree, so a fresh clone on the same machine reuses
+# it and the sanity copy never picks it up) with only what sanity and the unit tests need, and
+# runs both there.
 MATRIX          ?= 2.17 2.18
+MATRIX_VENVS    ?= $(HOME)/.cache/telnyx.sip
 MATRIX_PACKAGES := pytest pytest-ansible pytest-xdist flask jsonschema pyyaml hypothesis
 
 matrix: $(addprefix matrix-,$(MATRIX))
 
 matrix-venv-%:
-	@venv=$(TOOLS)/venv-$*; stamp=$$venv/.installed-$$( { cat requirements.txt; echo '$(MATRIX_PACKAGES)'; $(PYTHON) -V 2>&1; } | sha256sum | cut -c1-16); \
+	@venv=$(MATRIX_VENVS)/venv-$*; stamp=$$venv/.installed-$$( { cat requirements.txt; echo '$(MATRIX_PACKAGES)'; $(PYTHON) -V 2>&1; } | sha256sum | cut -c1-16); \
 	if [ -f $$stamp ]; then echo "$$venv is up to date"; exit 0; fi; \
 	set -x; \
 	[ -x $$venv/bin/python ] || $(PYTHON) -m venv $$venv; \
@@ -157,7 +170,7 @@ matrix-venv-%:
 	rm -f $$venv/.installed-*; touch $$stamp
 
 matrix-%: matrix-venv-%
-	@venv=$(CURDIR)/$(TOOLS)/venv-$*; export PATH=$$venv/bin:$$PATH; \
+	@venv=$(MATRIX_VENVS)/venv-$*; export PATH=$$venv/bin:$$PATH; \
 	echo "+ [ansible-core $*] $$(ansible --version | sed -n 1p)"; \
 	$$venv/bin/python tests/tools/make_get_pip.py; \
 	dir=$$($$venv/bin/python tests/tools/sanity_tree.py --dest tests/output/.sanity-$* | tail -n1); \

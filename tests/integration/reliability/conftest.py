@@ -144,7 +144,8 @@ def playbook(tmp_path, faulty):
 
 @pytest.fixture(scope="session")
 def session_id():
-    return "%d-%d" % (time.time() * 1000, os.getpid())
+    """The id the records of this run carry: `make integration` sets one for all its pytest-xdist workers."""
+    return os.environ.get("TELNYX_RELIABILITY_SESSION") or "%d-%d" % (time.time() * 1000, os.getpid())
 
 
 @pytest.fixture
