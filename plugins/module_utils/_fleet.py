@@ -17,7 +17,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -189,17 +188,15 @@ def plan_fleet(items, existing, purge=False, purge_tag=None, update_password="on
 def execute_fleet(client, tasks, concurrency):
     """Send every planned write on ``concurrency`` workers; errors stay per task."""
     writes = [task for task in tasks if task.method is not None and task.error is None]
-    lock = threading.Lock()
 
+    # Each task is written by the one worker that runs it, and read only after the pool has joined.
     def work(task):
         try:
             uac.execute(client, task.outcome, task.method, task.payload, task.current)
         except TelnyxError as exc:
-            with lock:
-                task.error = exc.msg
+            task.error = exc.msg
         except Exception as exc:  # noqa: BLE001 - one item's surprise must not hide the others' results
-            with lock:
-                task.error = "%s: %s" % (type(exc).__name__, exc)
+            task.error = "%s: %s" % (type(exc).__name__, exc)
 
     if not writes:
         return
