@@ -43,6 +43,7 @@ def fleet_spec():
         connections=dict(type="list", elements="dict", required=True),
         purge=dict(type="bool", default=False),
         purge_tag=dict(type="str"),
+        purge_force_all=dict(type="bool", default=False),
         concurrency=dict(type="int", default=8),
         update_password=dict(type="str", default="on_create", choices=["always", "on_create"], no_log=False),
         reveal_secrets=dict(type="bool", default=False),
@@ -81,16 +82,46 @@ def secret_values(item):
     return values
 
 
+def item_validator():
+    """The validator of one item (build it once for many items)."""
+    return ArgumentSpecValidator(item_spec())
+
+
+def check_item(item, validator=None):
+    """One item typed by the item spec, and every problem with it as clauses that name its options.
+
+    The typed item is None when there are problems. The sip_attach role checks
+    each trunk with this before the module runs, so a trunk's error names its
+    host and trunk.
+    """
+    result = (validator or item_validator()).validate(item)
+    if result.error_messages:
+        return None, [_describe(error) for error in result.errors.errors]
+    params = result.validated_parameters
+    if params["state"] == "present":
+        try:
+            uac.validate(uac.desired_state(params))
+        except ValidationError as exc:
+            return None, exc.problems
+    return params, []
+
+
 def validate_items(items, purge, purge_tag, concurrency, options=None):
     """Typed items, or ``ValidationError`` naming every bad item and option."""
-    problems = registration.check_options(options or {})
+    options = options or {}
+    problems = registration.check_options(options)
     if purge and not purge_tag:
         problems.append("purge needs purge_tag: only connections that carry the managed tag are ever deleted")
     if purge_tag is not None and not purge_tag.strip():
         problems.append("purge_tag must not be empty")
+    if purge and purge_tag and not options.get("purge_force_all") and not any(
+            isinstance(item, dict) and item.get("state", "present") == "present" for item in items):
+        problems.append("purge with no connection in state present would delete every connection tagged %r in the "
+                        "account: list the connections to keep, or set purge_force_all: true to delete them all"
+                        % (purge_tag,))
     if concurrency < 1 or concurrency > 64:
         problems.append("concurrency must be between 1 and 64, got %s" % concurrency)
-    validator = ArgumentSpecValidator(item_spec())
+    validator = item_validator()
     typed = []
     seen = {}
     for index, item in enumerate(items):
@@ -105,20 +136,12 @@ def validate_items(items, purge, purge_tag, concurrency, options=None):
             continue
         if name is not None:
             seen[name] = index
-        result = validator.validate(item)
-        if result.error_messages:
-            problems.extend("%s: %s" % (label, _describe(error)) for error in result.errors.errors)
-            continue
-        params = result.validated_parameters
-        try:
-            if params["state"] == "present":
-                uac.validate(uac.desired_state(params))
-        except ValidationError as exc:
-            problems.append("%s: %s" % (label, exc))
-            continue
-        typed.append(params)
+        params, errors = check_item(item, validator)
+        problems.extend("%s: %s" % (label, error) for error in errors)
+        if params is not None:
+            typed.append(params)
     if problems:
-        raise ValidationError("; ".join(problems))
+        raise ValidationError(problems)
     return typed
 
 

@@ -33,7 +33,11 @@ PLACEHOLDERS = frozenset([SECRET_UNREADABLE, SECRET_WILL_SET, SECRET_HIDDEN, SEC
 
 
 class ValidationError(Exception):
-    """Bad input, found before any request."""
+    """Bad input, found before any request: one problem, or a list of them (``problems``)."""
+
+    def __init__(self, problems):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super(ValidationError, self).__init__("; ".join(self.problems))
 
 
 class Field:

@@ -235,7 +235,7 @@ def validate(desired, creating=None, current=None):
             problems.append("webhook_api_version texml can only be set when the connection is created; "
                             "allowed on update: 1, 2")
     if problems:
-        raise ValidationError("; ".join(problems))
+        raise ValidationError(problems)
 
 
 def validate_id(value):

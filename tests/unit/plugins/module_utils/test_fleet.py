@@ -33,7 +33,8 @@ def existing(api, name, **fields):
 
 
 def typed(*items, purge=False, purge_tag=None):
-    return fleet.validate_items(list(items), purge, purge_tag, 8)
+    # planning tests purge lists without a present item too: the refusal of those is tested on its own
+    return fleet.validate_items(list(items), purge, purge_tag, 8, dict(purge_force_all=True))
 
 
 def plan(items, current, purge=False, purge_tag=TAG, update_password="on_create"):
@@ -78,7 +79,17 @@ def test_validate_items_returns_typed_items_in_order():
 
 def test_validate_items_accepts_an_empty_list_and_the_bounds():
     assert fleet.validate_items([], False, None, 1) == []
-    assert fleet.validate_items([], True, TAG, 64, dict(registration_timeout=1)) == []
+    assert fleet.validate_items([], True, TAG, 64, dict(registration_timeout=1, purge_force_all=True)) == []
+
+
+@pytest.mark.parametrize("items", [[], [dict(connection_name="old", state="absent")]])
+def test_purge_without_a_present_item_is_refused_unless_forced(items):
+    with pytest.raises(ValidationError) as caught:
+        fleet.validate_items(items, True, TAG, 8)
+    assert str(caught.value) == (
+        "purge with no connection in state present would delete every connection tagged %r in the account: list the "
+        "connections to keep, or set purge_force_all: true to delete them all" % TAG)
+    assert fleet.validate_items(items, True, TAG, 8, dict(purge_force_all=True)) == fleet.validate_items(items, False, TAG, 8)
 
 
 def test_validate_items_reports_every_problem_at_once():
