@@ -44,6 +44,16 @@ options:
     description:
       - Delete every connection that carries O(purge_tag) and is not named in O(connections).
       - Needs O(purge_tag); connections without that tag are never touched.
+      - Refused, before any request, when O(connections) holds no item in state V(present) (an empty list, for
+        example a variable that came out empty): that would delete every managed connection of the account. Set
+        O(purge_force_all=true) when that is what you mean.
+    type: bool
+    default: false
+    version_added: 0.1.0
+  purge_force_all:
+    description:
+      - Let O(purge) run when O(connections) holds no item in state V(present), which deletes B(every) connection
+        that carries O(purge_tag). Dangerous; meant for taking a whole fleet off Telnyx.
     type: bool
     default: false
     version_added: 0.1.0
@@ -105,13 +115,18 @@ EXAMPLES = r"""
         state: absent
   register: rollout
 
-- name: Remove managed connections that left the list
+- name: Keep exactly these managed connections; delete the managed ones that left the list
   telnyx.sip.uac_connections:
     purge: true
     purge_tag: sip-attach
-    connections: "{{ trunks }}"
-  vars:
-    trunks: []
+    connections:
+      - connection_name: pbx-hq-1006
+        external_uac_settings:
+          proxy: sip:pbx-hq.example.com:5060
+          username: "1006"
+          password: "{{ vault_pbx_hq_1006 }}"
+        internal_uac_settings:
+          destination_uri: 1006@assistant-abc123.sip.telnyx.com
 """
 
 RETURN = r"""
