@@ -23,6 +23,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import difflib
 import re
 
 try:
@@ -30,8 +31,12 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported by the collection anyway
     Mapping = dict
 
-from ansible.errors import AnsibleFilterError
+from ansible.errors import AnsibleError, AnsibleFilterError
 from ansible.module_utils.six import string_types
+from ansible.utils.display import Display
+
+from ansible_collections.telnyx.sip.plugins.module_utils import _fleet as fleet
+from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 
 try:  # ansible-core >= 2.19: only strings trusted as templates are templated
     from ansible.template import is_trusted_as_template as _trusted
@@ -57,6 +62,19 @@ TRUNK_KEYS = frozenset(EXTERNAL_KEYS + ("name", "state", "connection_name", "des
 DEFAULT_KEYS = frozenset(EXTERNAL_KEYS + ("state", "application", "settings"))
 # connection options that the named keys build: settings must not give them
 RESERVED_SETTINGS = frozenset(("connection_name", "external_uac_settings", "internal_uac_settings"))
+SETTINGS_FIELDS = frozenset(uac.FIELDS) - RESERVED_SETTINGS
+CHOICES = dict(transport=("UDP", "TCP", "TLS"), state=("present", "absent"))
+# every variable of the role (its options in meta/argument_specs.yml and its outputs): a host variable named
+# sip_attach_* that is none of these is a typo, and the role warns about it
+ROLE_VARIABLES = frozenset((
+    "sip_attach_trunks", "sip_attach_defaults", "sip_attach_api_key", "sip_attach_api_url", "sip_attach_managed_tag",
+    "sip_attach_purge", "sip_attach_purge_force_with_limit", "sip_attach_purge_force_hosts_without_trunks",
+    "sip_attach_purge_force_all", "sip_attach_report_dir", "sip_attach_no_log", "sip_attach_concurrency",
+    "sip_attach_update_password", "sip_attach_show_changes", "sip_attach_wait_for_registration",
+    "sip_attach_registration_timeout", "sip_attach_registration_poll_interval",
+    "sip_attach_result", "sip_attach_my_results",
+))
+MAX_LISTED = 25
 
 _SIMPLE_REF = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
 _LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
@@ -171,22 +189,20 @@ def connection_name(host, trunk):
     return "%s-%s" % (host, _text(trunk.get("name")))
 
 
-def destination(extension, application, label):
+def destination(extension, application):
     """``<extension>@<application>.sip.telnyx.com`` (an application given as a full domain is kept)."""
     application = _text(application)
     if not isinstance(application, string_types) or not application:
-        raise AnsibleFilterError("%s: extension %s needs an application (in the trunk or in sip_attach_defaults): "
-                                 "assistant-<uuid>, cc-app-<id>, stt-<id> or another application label"
-                                 % (label, extension))
+        raise _Problems("extension %s needs an application (in the trunk or in sip_attach_defaults): "
+                        "assistant-<uuid>, cc-app-<id>, stt-<id> or another application label" % extension)
     if "." in application:
         if not _FQDN.match(application):
-            raise AnsibleFilterError("%s: application %r is neither an application label nor a domain"
-                                     % (label, application))
+            raise _Problems("application %r is neither an application label nor a domain" % application)
         domain = application
     else:
         if not _LABEL.match(application):
-            raise AnsibleFilterError("%s: application %r must be an application label such as assistant-<uuid>, "
-                                     "cc-app-<id> or stt-<id> (letters, digits and hyphens)" % (label, application))
+            raise _Problems("application %r must be an application label such as assistant-<uuid>, cc-app-<id> or "
+                            "stt-<id> (letters, digits and hyphens)" % application)
         domain = "%s.%s" % (application, TELNYX_SIP_DOMAIN)
     return "%s@%s" % (extension, domain)
 
@@ -201,37 +217,86 @@ def sip_domain(proxy):
     return value.split(":", 1)[0]
 
 
-def _check_keys(data, allowed, label):
+class _Problems(Exception):
+    """One or more problems with one trunk (or a host's defaults), each a short sentence."""
+
+    def __init__(self, problems):
+        self.problems = [problems] if isinstance(problems, string_types) else list(problems)
+        super(_Problems, self).__init__("; ".join(self.problems))
+
+
+def _suggest(key, allowed):
+    close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+    return " (did you mean %s?)" % close[0] if close else ""
+
+
+def _check_fields(data, allowed, what):
+    """Key, type and choice checks of a trunk or of sip_attach_defaults: problems, each naming the field."""
     if not isinstance(data, Mapping):
-        raise AnsibleFilterError("%s must be a dict, got %s" % (label, type(data).__name__))
-    unknown = sorted(str(key) for key in data if key not in allowed)
-    if unknown:
-        raise AnsibleFilterError("%s: unknown key(s) %s; allowed: %s"
-                                 % (label, ", ".join(unknown), ", ".join(sorted(allowed))))
+        return ["%s must be a dict, got %s" % (what, type(data).__name__)]
+    problems = []
+    for key in sorted(data, key=str):
+        value = data[key]
+        if key not in allowed:
+            problems.append("unknown key %s%s; allowed: %s" % (key, _suggest(key, allowed), ", ".join(sorted(allowed))))
+        elif value is None:
+            continue
+        elif key in CHOICES:
+            if _text(value) not in CHOICES[key]:
+                hint = " (in upper case)" if str(value).upper() in CHOICES[key] else ""
+                problems.append("%s must be one of %s%s, got %r" % (key, ", ".join(CHOICES[key]), hint, value))
+        elif key == "expiration_sec":
+            if isinstance(value, bool) or not isinstance(value, int):
+                problems.append("expiration_sec must be a whole number of seconds, got %r" % (value,))
+        elif key == "settings":
+            if not isinstance(value, Mapping):
+                problems.append("settings must be a dict of connection options, got %s" % type(value).__name__)
+            else:
+                reserved = sorted(name for name in value if name in RESERVED_SETTINGS)
+                if reserved:
+                    problems.append("settings must not set %s: the role builds them from the trunk's own keys "
+                                    "(connection_name, proxy, username, destination_uri, ...)" % ", ".join(reserved))
+        elif isinstance(value, bool) or not isinstance(value, string_types + (int, float)):
+            problems.append("%s must be a string, got %s" % (key, type(value).__name__))
+    return problems
 
 
-def _check_settings(settings, label):
-    if not isinstance(settings, Mapping):
-        raise AnsibleFilterError("settings of %s must be a dict of connection options, got %s"
-                                 % (label, type(settings).__name__))
-    reserved = sorted(key for key in settings if key in RESERVED_SETTINGS)
-    if reserved:
-        raise AnsibleFilterError("settings of %s must not set %s: the role builds them from the trunk's own keys "
-                                 "(connection_name, proxy, username, destination_uri, ...)" % (label, ", ".join(reserved)))
+def _api_problem(message, trunk):
+    """A problem found by the connection's own validation, in the trunk's words (its keys, not the API's paths)."""
+    message = message.replace("external_uac_settings.", "")
+    field = message.split(" ", 1)[0]
+    if field == "internal_uac_settings.destination_uri":
+        made = trunk.get("destination_uri") is None
+        message = ("destination_uri (made from extension and application)" if made else "destination_uri") + \
+            message[len(field):]
+    elif field.split(".", 1)[0] in SETTINGS_FIELDS:
+        message = "settings." + message
+    if field == "username" and trunk.get("username") is None and trunk.get("extension") is not None:
+        message += ("; the username defaults to the extension: set username in the trunk (for example ext%s) "
+                    "and use the same user on the PBX" % _text(trunk["extension"]))
+    return message
 
 
 class Trunk:
-    """One trunk of one host, with everything the filters return about it."""
+    """One trunk of one host: its item for the module, its report row, and what is wrong with it."""
 
-    def __init__(self, host, index, trunk, defaults, address, label):
-        self.host = host
+    def __init__(self, view, index, trunk, defaults, address, trunks_var, defaults_var):
+        self.view = view
+        self.host = view.host
         self.index = index
         self.trunk = trunk
         self.defaults = defaults
         self.address = address
-        self.label = label
-        self.name = _text(trunk.get("name"))
-        self.connection_name = connection_name(host, trunk)
+        self.trunks_var = trunks_var
+        self.defaults_var = defaults_var
+        name = _text(trunk.get("name"))
+        self.name = name if isinstance(name, string_types) and name else None
+        self.connection_name = connection_name(self.host, trunk) if self.name or trunk.get("connection_name") else None
+        self.problems = []
+
+    @property
+    def label(self):
+        return "host %s, trunk %s" % (self.host, self.name if self.name else "%s[%d]" % (self.trunks_var, self.index))
 
     def value(self, key):
         value = self.trunk.get(key)
@@ -239,111 +304,300 @@ class Trunk:
 
     @property
     def state(self):
-        return self.value("state") or "present"
+        return _text(self.value("state")) or "present"
 
-    def item(self):
-        """The ``connections`` item of M(telnyx.sip.uac_connections)."""
-        if self.state == "absent":
-            return dict(connection_name=self.connection_name, state="absent")
-        trunk, label = self.trunk, self.label
-        if trunk.get("destination_uri") is not None and trunk.get("extension") is not None:
-            raise AnsibleFilterError("%s sets both destination_uri and extension: give destination_uri, or "
-                                     "extension with application" % label)
-        if trunk.get("destination_uri") is not None and trunk.get("application") is not None:
-            raise AnsibleFilterError("%s sets both destination_uri and application: application is only used "
-                                     "with extension" % label)
-        if trunk.get("destination_uri") is not None:
-            uri = _text(trunk["destination_uri"])
-        elif trunk.get("extension") is not None:
-            uri = destination(_text(trunk["extension"]), self.value("application"), label)
-        else:
-            raise AnsibleFilterError("%s needs destination_uri, or extension with application" % label)
-        external = dict(proxy=self.proxy)
-        for key in EXTERNAL_KEYS[1:]:
-            value = self.value(key)
-            if value is not None:
-                external[key] = value if key == "expiration_sec" else _text(value)
-        if external.get("username") is None and trunk.get("extension") is not None:
-            external["username"] = _text(trunk["extension"])
-        for key in ("username", "password"):
-            if external.get(key) in (None, ""):
-                raise AnsibleFilterError("%s needs a %s (in the trunk or in sip_attach_defaults)" % (label, key))
-        settings = _merge(self.defaults.get("settings") or {}, trunk.get("settings") or {})
-        item = dict(settings)
-        item.update(connection_name=self.connection_name, state="present",
-                    external_uac_settings=external, internal_uac_settings=dict(destination_uri=uri))
-        return item
+    @property
+    def present(self):
+        return self.state == "present"
 
     @property
     def proxy(self):
         return _text(self.value("proxy") or self.address)
 
+    def wanted_destination(self):
+        trunk = self.trunk
+        if trunk.get("destination_uri") is not None and trunk.get("extension") is not None:
+            raise _Problems("destination_uri and extension are both set: give destination_uri, or extension with "
+                            "application")
+        if trunk.get("destination_uri") is not None and trunk.get("application") is not None:
+            raise _Problems("destination_uri and application are both set: application is only used with extension")
+        if trunk.get("destination_uri") is not None:
+            return _text(trunk["destination_uri"])
+        if trunk.get("extension") is not None:
+            return destination(_text(trunk["extension"]), self.value("application"))
+        raise _Problems("destination_uri is missing: give destination_uri, or extension with application")
 
-def _trunks(hostvars, hosts, trunks_var, defaults_var):
-    """Every trunk of ``hosts``, checked, in order: (HostView, Trunk) pairs."""
-    if isinstance(hosts, string_types) or not isinstance(hosts, (list, tuple)):
-        raise AnsibleFilterError("the hosts must be a list of inventory host names, such as ansible_play_hosts")
-    out = []
-    seen = {}
-    for host in hosts:
-        view = HostView(hostvars, host)
-        trunks = view.get(trunks_var)
-        if trunks is None:
-            continue
-        if not isinstance(trunks, list):
-            raise AnsibleFilterError("%s of host %s must be a list of trunks, got %s"
-                                     % (trunks_var, host, type(trunks).__name__))
-        if not trunks:
-            continue
-        defaults = view.get(defaults_var) or {}
-        _check_keys(defaults, DEFAULT_KEYS, "%s of host %s" % (defaults_var, host))
-        if defaults.get("settings") is not None:
-            _check_settings(defaults["settings"], "%s of host %s" % (defaults_var, host))
-        address = view.get("ansible_host") or host
-        names = set()
-        for index, trunk in enumerate(trunks):
-            label = "%s[%d] of host %s" % (trunks_var, index, host)
-            _check_keys(trunk, TRUNK_KEYS, label)
-            name = _text(trunk.get("name"))
-            if not isinstance(name, string_types) or not name:
-                raise AnsibleFilterError("%s needs a name" % label)
-            label = "trunk %r of host %s" % (name, host)
-            if name in names:
-                raise AnsibleFilterError("%s: two trunks of this host are named %r" % (label, name))
-            names.add(name)
-            settings = trunk.get("settings")
-            if settings is not None:
-                _check_settings(settings, label)
-            entry = Trunk(host, index, trunk, defaults, address, label)
-            if entry.connection_name in seen:
-                raise AnsibleFilterError("%s: connection name %r is also used by %s; each trunk needs its own "
-                                         "connection name" % (label, entry.connection_name, seen[entry.connection_name]))
-            seen[entry.connection_name] = label
-            out.append((view, entry))
-    return out
+    def item(self):
+        """The ``connections`` item of M(telnyx.sip.uac_connections)."""
+        if not self.present:
+            return dict(connection_name=self.connection_name, state="absent")
+        uri = self.wanted_destination()
+        external = dict(proxy=self.proxy)
+        for key in EXTERNAL_KEYS[1:]:
+            value = self.value(key)
+            if value is not None:
+                external[key] = value if key == "expiration_sec" else _text(value)
+        if external.get("username") is None and self.trunk.get("extension") is not None:
+            external["username"] = _text(self.trunk["extension"])
+        missing = [key for key in ("username", "password") if external.get(key) in (None, "")]
+        if missing:
+            raise _Problems(["%s is missing (set it in the trunk or in %s)" % (key, self.defaults_var)
+                             for key in missing])
+        settings = _merge(self.defaults.get("settings") or {}, self.trunk.get("settings") or {})
+        item = dict(settings)
+        item.update(connection_name=self.connection_name, state="present",
+                    external_uac_settings=external, internal_uac_settings=dict(destination_uri=uri))
+        return item
 
+    def password_source(self):
+        """Where the password comes from, in words (never the value)."""
+        view = self.view
+        if self.trunk.get("password") is not None:
+            raw = _raw_item(view.raw.get(self.trunks_var), self.index, "password")
+            return view.password_source(raw, "%s[%s].password" % (self.trunks_var, self.name))
+        if self.defaults.get("password") is not None:
+            raw = view.raw.get(self.defaults_var)
+            raw = raw.get("password") if isinstance(raw, Mapping) else None
+            return view.password_source(raw, "%s.password" % self.defaults_var)
+        return None
 
-def sip_attach_connections(hostvars, hosts, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR):
-    """The ``connections`` of M(telnyx.sip.uac_connections) for the trunks of ``hosts``."""
-    return [entry.item() for dummy, entry in _trunks(hostvars, hosts, trunks_var, defaults_var)]
-
-
-def _password_source(view, entry, trunks_var, defaults_var):
-    if entry.trunk.get("password") is not None:
-        raw_trunks = view.raw.get(trunks_var)
-        raw = _raw_item(raw_trunks, entry.index, "password")
-        return view.password_source(raw, "%s[%s].password" % (trunks_var, entry.name))
-    if entry.defaults.get("password") is not None:
-        raw = view.raw.get(defaults_var)
-        raw = raw.get("password") if isinstance(raw, Mapping) else None
-        return view.password_source(raw, "%s.password" % defaults_var)
-    return None
+    def row(self):
+        """The trunk's row of the report, before the result is known. No password."""
+        present = self.present
+        try:
+            wanted = self.wanted_destination() if present else _text(self.trunk.get("destination_uri"))
+        except _Problems:
+            wanted = None
+        username = _text(self.value("username")) or (_text(self.trunk.get("extension")) if present else None)
+        proxy = self.proxy if present else None
+        return dict(
+            pbx_host=self.host, trunk=self.name, state=self.state, connection_name=self.connection_name,
+            action=None, id=None, fqdn=None, user_name=None, destination_uri=wanted, registration_status=None,
+            proxy=proxy, sip_domain=sip_domain(proxy), transport=_text(self.value("transport")) if present else None,
+            username=username, auth_username=_text(self.value("auth_username")),
+            password_source=self.password_source() if present else None,
+            error="; ".join(self.problems) if self.problems else None,
+        )
 
 
 def _raw_item(raw_trunks, index, key):
     if isinstance(raw_trunks, (list, tuple)) and index < len(raw_trunks) and isinstance(raw_trunks[index], Mapping):
         return raw_trunks[index].get(key)
     return None
+
+
+def _hosts_list(hosts, what="hosts"):
+    if isinstance(hosts, string_types) or not isinstance(hosts, (list, tuple)):
+        raise AnsibleFilterError("the %s must be a list of inventory host names, such as ansible_play_hosts" % what)
+    return list(hosts)
+
+
+class Gathered:
+    """The trunks of many hosts, read in one pass and checked against every rule the API enforces."""
+
+    def __init__(self, hostvars, hosts, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR):
+        self.trunks_var = trunks_var
+        self.defaults_var = defaults_var
+        self.trunks = []
+        self.problems = []               # problems that are not one trunk's (a host's defaults, unreadable vars)
+        self.hosts_without_trunks = []   # hosts that do not define trunks_var at all
+        self.unknown_variables = {}      # sip_attach_* variables that are not the role's: name -> hosts
+        self.views = {}
+        self._validator = None
+        for host in _hosts_list(hosts):
+            self._read_host(hostvars, host)
+        self._check_names()
+
+    def _read_host(self, hostvars, host):
+        try:
+            view = HostView(hostvars, host)
+        except AnsibleFilterError as exc:
+            self.problems.append(str(exc))
+            return
+        self.views[host] = view
+        for name in view.raw:
+            if isinstance(name, string_types) and name.startswith("sip_attach_") and name not in ROLE_VARIABLES:
+                self.unknown_variables.setdefault(name, []).append(host)
+        if self.trunks_var not in view.raw:
+            self.hosts_without_trunks.append(host)
+            return
+        try:
+            trunks = view.get(self.trunks_var)
+            defaults = view.get(self.defaults_var)
+        except AnsibleError as exc:  # an undefined variable in a template, a vault that cannot be opened
+            self.problems.append("host %s: %s cannot be read: %s" % (host, self.trunks_var, _first_line(exc)))
+            return
+        if trunks is None:
+            trunks = []
+        if not isinstance(trunks, list):
+            self.problems.append("host %s: %s must be a list of trunks, got %s"
+                                 % (host, self.trunks_var, type(trunks).__name__))
+            return
+        defaults = {} if defaults is None else defaults
+        defaults_problems = _check_fields(defaults, DEFAULT_KEYS, self.defaults_var) if trunks else []
+        self.problems.extend("host %s, %s: %s" % (host, self.defaults_var, problem) for problem in defaults_problems)
+        if not isinstance(defaults, Mapping):
+            defaults = {}
+        address = view.get("ansible_host") or host
+        for index, trunk in enumerate(trunks):
+            entry = Trunk(view, index, trunk if isinstance(trunk, Mapping) else {}, defaults, address,
+                          self.trunks_var, self.defaults_var)
+            self.trunks.append(entry)
+            if not isinstance(trunk, Mapping):
+                entry.problems.append("each trunk must be a dict, got %s" % type(trunk).__name__)
+                continue
+            entry.problems.extend(_check_fields(trunk, TRUNK_KEYS, "the trunk"))
+            if entry.name is None:
+                entry.problems.append("name is missing: every trunk needs a name, unique on its host")
+            if defaults_problems:
+                entry.problems.append("%s of this host is wrong (see above)" % self.defaults_var)
+            if not entry.problems:
+                self._check_api_rules(entry)
+
+    def _check_api_rules(self, entry):
+        try:
+            item = entry.item()
+        except _Problems as exc:
+            entry.problems.extend(exc.problems)
+            return
+        if self._validator is None:
+            self._validator = fleet.item_validator()
+        dummy, errors = fleet.check_item(item, self._validator)
+        entry.problems.extend(_api_problem(error, entry.trunk) for error in errors)
+
+    def _check_names(self):
+        seen_trunks = set()
+        seen_names = {}
+        for entry in self.trunks:
+            if entry.name is not None:
+                if (entry.host, entry.name) in seen_trunks:
+                    entry.problems.append("two trunks of this host are named %r" % entry.name)
+                seen_trunks.add((entry.host, entry.name))
+            if entry.connection_name is not None:
+                if entry.connection_name in seen_names:
+                    entry.problems.append("connection name %r is also used by %s; each trunk needs its own"
+                                          % (entry.connection_name, seen_names[entry.connection_name].label))
+                else:
+                    seen_names[entry.connection_name] = entry
+
+    def all_problems(self):
+        return self.problems + ["%s: %s" % (entry.label, problem)
+                                for entry in self.trunks for problem in entry.problems]
+
+    def items(self):
+        return [entry.item() for entry in self.trunks]
+
+    def rows(self):
+        return [entry.row() for entry in self.trunks]
+
+    def warn_unknown_variables(self):
+        for name in sorted(self.unknown_variables):
+            hosts = self.unknown_variables[name]
+            Display().warning(
+                "%s is not a variable of the telnyx.sip.sip_attach role%s; the role ignores it (host%s %s)"
+                % (name, _suggest(name, ROLE_VARIABLES), "s" if len(hosts) > 1 else "", _listed(hosts)))
+
+
+def _first_line(exc):
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _listed(names, limit=MAX_LISTED):
+    names = list(names)
+    shown = ", ".join(str(name) for name in names[:limit])
+    return shown + (" and %d more" % (len(names) - limit) if len(names) > limit else "")
+
+
+def summary(problems, limit=MAX_LISTED):
+    """Every problem on a line of its own (at most ``limit``), under one sentence that says nothing was sent."""
+    lines = ["Nothing was sent: %d problem%s in the input of the sip_attach role." % (
+        len(problems), "" if len(problems) == 1 else "s")]
+    lines.extend("- %s" % problem for problem in problems[:limit])
+    if len(problems) > limit:
+        lines.append("- ... and %d more (the report in sip_attach_report_dir lists every trunk's error)"
+                     % (len(problems) - limit))
+    return "\n".join(lines)
+
+
+def sip_attach_connections(hostvars, hosts, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR):
+    """The ``connections`` of M(telnyx.sip.uac_connections) for the trunks of ``hosts``; fails on any bad trunk."""
+    gathered = Gathered(hostvars, hosts, trunks_var, defaults_var)
+    problems = gathered.all_problems()
+    if problems:
+        raise AnsibleFilterError(summary(problems))
+    return gathered.items()
+
+
+def _play_level_problems(gathered, play_host, play_trunks, play_defaults):
+    """Trunks or defaults that the play sets above the inventory, where the role cannot read them per host."""
+    view = gathered.views.get(play_host)
+    if view is None:
+        return []
+    problems = []
+    for var, value, empty in ((gathered.trunks_var, play_trunks, []), (gathered.defaults_var, play_defaults, {})):
+        if value is _MISSING:
+            continue
+        try:
+            inventory = view.get(var, empty)
+        except AnsibleError:
+            continue  # reported with the host's trunks
+        if _plain(value) != (empty if inventory is None else inventory):
+            problems.append(
+                "%s is set in the play (play vars, role vars or role parameters), where the role cannot read it per "
+                "host; it reads each PBX host's own inventory variables. Put %s in host_vars/<host>.yml, the "
+                "inventory or group_vars (or -e for one run)." % (var, var))
+    return problems
+
+
+def _purge_problems(gathered, purge, force_all, force_hosts_without_trunks, managed_tag):
+    if not purge:
+        return []
+    problems = []
+    if gathered.hosts_without_trunks and not force_hosts_without_trunks:
+        problems.append(
+            "sip_attach_purge would delete the connections of hosts that do not define %s: %s. Give each of them "
+            "its %s (an empty list states that a host has no trunks), take them out of the play, or set "
+            "sip_attach_purge_force_hosts_without_trunks: true."
+            % (gathered.trunks_var, _listed(gathered.hosts_without_trunks), gathered.trunks_var))
+    if not any(entry.present for entry in gathered.trunks) and not force_all:
+        problems.append(
+            "sip_attach_purge with no trunk in state present in the whole play would delete every connection "
+            "tagged %r in the account. List the trunks to keep, or set sip_attach_purge_force_all: true to take "
+            "the whole fleet off Telnyx." % (managed_tag,))
+    return problems
+
+
+def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_trunks=_MISSING, play_defaults=_MISSING,
+                     purge=False, purge_force_all=False, purge_force_hosts_without_trunks=False, managed_tag=None,
+                     limit=None, purge_force_with_limit=False, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR):
+    """Everything the sip_attach role needs before it sends anything, from one pass over the hosts.
+
+    Returns ``problems`` (why nothing may be sent; empty when all is well),
+    ``connections`` (the module's items, empty when there are problems: they
+    hold passwords) and ``rows`` (one report row per trunk, no password).
+    """
+    gathered = Gathered(hostvars, hosts, trunks_var, defaults_var)
+    gathered.warn_unknown_variables()
+    problems = []
+    failed = [host for host in _hosts_list(failed_hosts or [], "failed hosts")]
+    if failed:
+        problems.append("These hosts failed before the rollout (see their errors above): %s." % _listed(failed))
+    if purge and limit and not purge_force_with_limit:
+        problems.append(
+            "sip_attach_purge is refused in a play limited with --limit (%s): it would delete the connections of the "
+            "hosts outside the limit. Purge from an unlimited play, or set sip_attach_purge_force_with_limit: true if "
+            "this limited play still covers every managed trunk." % limit)
+    problems.extend(_play_level_problems(gathered, play_host, play_trunks, play_defaults))
+    problems.extend(_purge_problems(gathered, purge, purge_force_all, purge_force_hosts_without_trunks, managed_tag))
+    problems.extend(gathered.all_problems())
+    return dict(
+        problems=problems,
+        message=summary(problems) if problems else None,
+        connections=[] if problems else gathered.items(),
+        rows=gathered.rows(),
+        hosts=len(gathered.views),
+    )
 
 
 def _result_lines(result):
@@ -355,60 +609,46 @@ def _result_lines(result):
     return dict((line.get("connection_name"), line) for line in lines if isinstance(line, Mapping)), lines
 
 
-def sip_attach_worksheet(hostvars, hosts, result=None, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR):
-    """One row per trunk (and per purged connection): the report and the PBX team's worksheet. No passwords."""
+RESULT_KEYS = ("action", "id", "fqdn", "user_name", "destination_uri", "registration_status", "proxy", "username",
+               "auth_username", "error")
+
+
+def join_result(rows, result):
+    """The rows with what the run did to each (``not sent`` where it has no line), plus one row per purged connection."""
     by_name, lines = _result_lines(result)
-    rows = []
+    joined = []
     names = set()
-    for view, entry in _trunks(hostvars, hosts, trunks_var, defaults_var):
-        line = by_name.get(entry.connection_name) or {}
-        names.add(entry.connection_name)
-        present = entry.state == "present"
-        username = _text(entry.value("username")) or (_text(entry.trunk.get("extension")) if present else None)
-        if present and entry.trunk.get("destination_uri") is None and entry.trunk.get("extension") is not None:
-            try:
-                wanted = destination(_text(entry.trunk["extension"]), entry.value("application"), entry.label)
-            except AnsibleFilterError:
-                wanted = None
+    for row in rows:
+        row = dict(row)
+        names.add(row.get("connection_name"))
+        line = by_name.get(row.get("connection_name"))
+        if line is None:
+            row["action"] = row.get("action") or "not sent"
         else:
-            wanted = _text(entry.trunk.get("destination_uri"))
-        proxy = line.get("proxy") or (entry.proxy if present else None)
-        rows.append(dict(
-            pbx_host=entry.host,
-            trunk=entry.name,
-            state=entry.state,
-            connection_name=entry.connection_name,
-            action=line.get("action"),
-            id=line.get("id"),
-            fqdn=line.get("fqdn"),
-            user_name=line.get("user_name"),
-            destination_uri=line.get("destination_uri") or wanted,
-            registration_status=line.get("registration_status"),
-            proxy=proxy,
-            sip_domain=sip_domain(proxy),
-            transport=_text(entry.value("transport")) if present else None,
-            username=line.get("username") or username,
-            auth_username=line.get("auth_username") or _text(entry.value("auth_username")),
-            password_source=_password_source(view, entry, trunks_var, defaults_var) if present else None,
-            error=line.get("error"),
-        ))
+            for key in RESULT_KEYS:
+                if line.get(key) is not None:
+                    row[key] = line[key]
+            row["sip_domain"] = sip_domain(row.get("proxy"))
+        joined.append(row)
     for line in lines:
         if isinstance(line, Mapping) and line.get("connection_name") not in names:
-            rows.append(dict(
-                pbx_host=None, trunk=None, state="absent", connection_name=line.get("connection_name"),
-                action=line.get("action"), id=line.get("id"), fqdn=line.get("fqdn"), user_name=line.get("user_name"),
-                destination_uri=line.get("destination_uri"), registration_status=line.get("registration_status"),
-                proxy=line.get("proxy"), sip_domain=sip_domain(line.get("proxy")), transport=None,
-                username=line.get("username"), auth_username=line.get("auth_username"), password_source=None,
-                error=line.get("error"),
-            ))
-    return rows
+            row = dict((column, None) for column in REPORT_COLUMNS)
+            row.update((key, line.get(key)) for key in RESULT_KEYS)
+            row.update(state="absent", connection_name=line.get("connection_name"), sip_domain=sip_domain(line.get("proxy")))
+            joined.append(row)
+    return joined
+
+
+def sip_attach_worksheet(hostvars, hosts, result=None, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR):
+    """One row per trunk (and per purged connection): the report and the PBX team's worksheet. No passwords."""
+    rows = Gathered(hostvars, hosts, trunks_var, defaults_var).rows()
+    return rows if result is None else join_result(rows, result)
 
 
 REPORT_COLUMNS = ("pbx_host", "trunk", "connection_name", "state", "action", "id", "fqdn", "user_name",
                   "destination_uri", "registration_status", "sip_domain", "proxy", "transport", "username",
                   "auth_username", "password_source", "error")
-ACTIONS = ("created", "updated", "deleted", "unchanged", "failed")
+REPORT_ACTIONS = fleet.ACTIONS + ("not sent",)
 
 
 def _csv_cell(value):
@@ -435,19 +675,21 @@ def report_csv(rows):
     return "\n".join(lines) + "\n"
 
 
-def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit=None):
+def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit=None, run_error=None):
     title = ("SIP Attach drift report (check mode: nothing was changed; each action is what a real run would do)"
              if check_mode else "SIP Attach rollout report")
     trunk_rows = [row for row in rows if row.get("pbx_host")]
     lines = ["# %s" % title, ""]
+    if run_error:
+        lines.extend(["**The run failed**: %s" % _md_cell(run_error), ""])
     limited = " (play limited to `%s`)" % limit if limit else ""
     lines.append("- Managed tag: `%s`; purge: %s%s" % (managed_tag, "on" if purge else "off", limited))
     lines.append("- PBX hosts: %d; trunks: %d" % (len(set(row["pbx_host"] for row in trunk_rows)), len(trunk_rows)))
-    for action in ACTIONS:
+    for action in REPORT_ACTIONS:
         lines.append("- %s: %d" % (action, sum(1 for row in rows if row.get("action") == action)))
     unknown = sum(1 for row in rows if not row.get("action"))
     if unknown:
-        lines.append("- no result (the run stopped before these were sent): %d" % unknown)
+        lines.append("- no result: %d" % unknown)
     lines.extend(["", "## Connections", ""])
     lines.extend(_md_table(
         ("PBX host", "trunk", "connection name", "action", "id", "fqdn", "destination_uri", "registration status"),
@@ -470,13 +712,19 @@ def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit
     return "\n".join(lines) + "\n"
 
 
-def sip_attach_report(rows, check_mode=False, managed_tag=None, purge=False, limit=None):
-    """The report files: a list of {name, content} (Markdown and CSV) from the rows of sip_attach_worksheet."""
+def sip_attach_report(rows, check_mode=False, managed_tag=None, purge=False, limit=None, result=None, run_error=None):
+    """The report files: a list of {name, content} (Markdown and CSV) from report rows.
+
+    With ``result`` (the registered result of the connections task, or ``{}``
+    when it did not run), the rows are joined with it first: a trunk without
+    a line is ``not sent``.
+    """
     if not isinstance(rows, list):
         raise AnsibleFilterError("sip_attach_report takes the list of rows of sip_attach_worksheet")
-    rows = [dict(row) for row in rows]
+    rows = join_result(rows, result) if result is not None else [dict(row) for row in rows]
     return [
-        dict(name="sip-attach-report.md", content=report_markdown(rows, check_mode, managed_tag, purge, limit)),
+        dict(name="sip-attach-report.md", content=report_markdown(rows, check_mode, managed_tag, purge, limit,
+                                                                  run_error)),
         dict(name="sip-attach-report.csv", content=report_csv(rows)),
     ]
 
@@ -496,6 +744,7 @@ def sip_attach_host_results(result, host, trunks):
 class FilterModule(object):
     def filters(self):
         return {
+            "sip_attach_input": sip_attach_input,
             "sip_attach_connections": sip_attach_connections,
             "sip_attach_worksheet": sip_attach_worksheet,
             "sip_attach_host_results": sip_attach_host_results,

@@ -2,8 +2,11 @@
 
 import csv
 import io
+import os
+import re
 
 import pytest
+import yaml
 
 from ansible.errors import AnsibleFilterError
 from ansible.inventory.manager import InventoryManager
@@ -11,6 +14,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.vars.manager import VariableManager
 
 from ansible_collections.telnyx.sip.plugins.filter import sip_attach as f
+from tests.collection_path import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -43,7 +47,7 @@ def test_trunk_values_win_over_defaults_and_inventory_name_is_the_last_proxy():
         "sip_attach_defaults": {"transport": "UDP", "application": "cc-app-1", "password": "shared"},
         "sip_attach_trunks": [
             {"name": "x", "destination_uri": "77@stt-9.sip.telnyx.com", "username": "u077", "transport": "TLS"},
-            {"name": "y", "extension": "78", "application": "app.sipdev.telnyx.com", "connection_name": "custom"},
+            {"name": "y", "extension": "7800", "application": "app.sipdev.telnyx.com", "connection_name": "custom"},
             {"name": "z", "state": "absent"},
         ],
     }}
@@ -52,7 +56,7 @@ def test_trunk_values_win_over_defaults_and_inventory_name_is_the_last_proxy():
                                                  "password": "shared"}
     assert items[0]["internal_uac_settings"] == {"destination_uri": "77@stt-9.sip.telnyx.com"}
     assert items[1]["connection_name"] == "custom"
-    assert items[1]["internal_uac_settings"] == {"destination_uri": "78@app.sipdev.telnyx.com"}
+    assert items[1]["internal_uac_settings"] == {"destination_uri": "7800@app.sipdev.telnyx.com"}
     assert items[2] == {"connection_name": "pbx-b-z", "state": "absent"}
 
 
@@ -62,18 +66,28 @@ def test_hosts_without_trunks_are_skipped():
 
 @pytest.mark.parametrize("trunk, message", [
     ({"name": "t", "extension": "1", "destination_uri": "1@a.sip.telnyx.com", "password": "p"},
-     "sets both destination_uri and extension"),
-    ({"name": "t", "password": "p"}, "needs destination_uri, or extension with application"),
+     "destination_uri and extension are both set"),
+    ({"name": "t", "password": "p"}, "destination_uri is missing: give destination_uri, or extension with application"),
     ({"name": "t", "extension": "1", "password": "p", "application": None}, "needs an application"),
-    ({"name": "t", "extension": "1", "application": "x"}, "needs a password"),
-    ({"name": "t", "extension": "1", "password": "p", "pasword": "p"}, "unknown key(s) pasword"),
-    ({"extension": "1", "password": "p"}, "needs a name"),
+    ({"name": "t", "extension": "1", "application": "x"}, "password is missing"),
+    ({"name": "t", "extension": "1", "password": "p", "pasword": "p"}, "unknown key pasword (did you mean password?)"),
+    ({"extension": "1", "password": "p"}, "name is missing"),
+    ({"name": "t", "extension": "1001", "password": "p", "application": "x", "transport": "tcp"},
+     "transport must be one of UDP, TCP, TLS (in upper case), got 'tcp'"),
+    ({"name": "t", "extension": "1001", "password": "p", "application": "x", "expiration_sec": "soon"},
+     "expiration_sec must be a whole number of seconds, got 'soon'"),
+    ({"name": "t", "extension": "1001", "password": "p", "application": "x", "proxy": "sip:bad host"},
+     "trunk t: proxy must be a host, host:port or sip: URI"),
+    ({"name": "t", "extension": "1001", "password": "p", "application": "x", "settings": {"dtmf_type": "rfc"}},
+     "value of dtmf_type must be one of"),
+    ({"name": "t", "extension": "1001", "password": "p", "application": "x",
+      "settings": {"inbound": {"timeout_1xx_secs": 0}}}, "settings.inbound.timeout_1xx_secs must be at least 1, got 0"),
     ({"name": "t", "extension": "1", "password": "p", "application": "bad app"}, "must be an application label"),
     ({"name": "t", "extension": "1", "password": "p", "settings": {"external_uac_settings": {}}},
      "must not set external_uac_settings"),
 ])
 def test_bad_trunks_fail_with_a_clear_message(trunk, message):
-    with pytest.raises(AnsibleFilterError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(AnsibleFilterError, match=re.escape(message)):
         conns({"h": {"sip_attach_trunks": [trunk]}})
 
 
@@ -136,7 +150,7 @@ def test_worksheet_names_password_sources_and_never_holds_a_password(real_hostva
     ]}
     rows = f.sip_attach_worksheet(real_hostvars, ["a", "b"], result)
     assert [(row["pbx_host"], row["connection_name"], row["action"]) for row in rows] == [
-        ("a", "a-main", "created"), ("b", "b-main", None), (None, "gone", "deleted")]
+        ("a", "a-main", "created"), ("b", "b-main", "not sent"), (None, "gone", "deleted")]
     assert rows[0]["password_source"] == "inventory var vault_a_main (via sip_attach_trunks[main].password)"
     assert rows[1]["password_source"] == "template in sip_attach_trunks[main].password"
     assert rows[0]["sip_domain"] == "a.example.com" and rows[2]["sip_domain"] == "old.example.net"
@@ -161,3 +175,135 @@ def test_host_results_are_keyed_by_trunk_name():
     assert f.sip_attach_host_results(result, "h", trunks) == {"main": result["results"][0],
                                                               "aux": result["results"][1]}
     assert f.sip_attach_host_results({}, "h", trunks) == {}
+
+
+def good_trunk(name="main", extension="1001", **extra):
+    return dict({"name": name, "extension": extension, "password": "pw-%s" % name, "application": "cc-app-1"}, **extra)
+
+
+def test_every_bad_trunk_of_every_host_is_named_at_once_with_host_trunk_field_and_fix():
+    hostvars = {
+        "pbx-f1": {"sip_attach_trunks": [good_trunk("reception", "101"), good_trunk("ok", "1002")]},
+        "pbx-f2": {"sip_attach_trunks": [good_trunk("sales", "2001", transport="tcp")]},
+    }
+    with pytest.raises(AnsibleFilterError) as caught:
+        conns(hostvars)
+    lines = str(caught.value).splitlines()
+    assert lines == [
+        "Nothing was sent: 2 problems in the input of the sip_attach role.",
+        "- host pbx-f1, trunk reception: username must be at least 4 characters long, got 3; the username defaults to "
+        "the extension: set username in the trunk (for example ext101) and use the same user on the PBX",
+        "- host pbx-f2, trunk sales: transport must be one of UDP, TCP, TLS (in upper case), got 'tcp'",
+    ]
+
+
+def test_a_long_list_of_problems_is_cut_and_points_at_the_report():
+    hostvars = dict(("h%02d" % i, {"sip_attach_trunks": [good_trunk("t", "1")]}) for i in range(40))
+    with pytest.raises(AnsibleFilterError) as caught:
+        conns(hostvars)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 1 + f.MAX_LISTED + 1
+    assert lines[-1] == "- ... and 15 more (the report in sip_attach_report_dir lists every trunk's error)"
+
+
+def play_input(hostvars, hosts=None, **options):
+    return f.sip_attach_input(hostvars, hosts or list(hostvars), **options)
+
+
+def test_input_of_a_good_play_has_connections_and_rows_without_passwords():
+    data = play_input({"a": {"sip_attach_trunks": [good_trunk()]}}, play_host="a",
+                      play_trunks=[good_trunk()], play_defaults={})
+    assert data["problems"] == [] and data["message"] is None
+    assert [item["connection_name"] for item in data["connections"]] == ["a-main"]
+    assert [(row["pbx_host"], row["trunk"], row["action"], row["error"]) for row in data["rows"]] == \
+        [("a", "main", None, None)]
+    assert "pw-main" not in repr(data["rows"])
+
+
+@pytest.mark.parametrize("var, value", [("play_trunks", [good_trunk("other")]), ("play_defaults", {"transport": "UDP"})])
+def test_trunks_or_defaults_set_above_the_inventory_are_refused(var, value):
+    hostvars = {"a": {"sip_attach_trunks": [good_trunk()]}, "b": {}}
+    options = {"play_host": "a", "play_trunks": [good_trunk()], "play_defaults": {}}
+    options[var] = value
+    data = play_input(hostvars, **options)
+    name = "sip_attach_trunks" if var == "play_trunks" else "sip_attach_defaults"
+    assert data["problems"] == [
+        "%s is set in the play (play vars, role vars or role parameters), where the role cannot read it per host; it "
+        "reads each PBX host's own inventory variables. Put %s in host_vars/<host>.yml, the inventory or group_vars "
+        "(or -e for one run)." % (name, name)]
+    assert data["connections"] == []
+
+
+def test_play_level_trunks_on_a_host_without_inventory_trunks_are_refused():
+    data = play_input({"pbx1": {}}, play_host="pbx1", play_trunks=[good_trunk()], play_defaults={})
+    assert len(data["problems"]) == 1 and data["problems"][0].startswith("sip_attach_trunks is set in the play")
+
+
+def test_purge_is_refused_for_hosts_that_do_not_state_their_trunks():
+    hostvars = {"a": {"sip_attach_trunks": [good_trunk()]}, "b": {"sip_attach_trunk": [good_trunk()]},
+                "c": {"sip_attach_trunks": []}}
+    data = play_input(hostvars, purge=True, managed_tag="sip-attach")
+    assert data["problems"] == [
+        "sip_attach_purge would delete the connections of hosts that do not define sip_attach_trunks: b. Give each of "
+        "them its sip_attach_trunks (an empty list states that a host has no trunks), take them out of the play, or "
+        "set sip_attach_purge_force_hosts_without_trunks: true."]
+    assert data["connections"] == []
+    forced = play_input(hostvars, purge=True, managed_tag="sip-attach", purge_force_hosts_without_trunks=True)
+    assert forced["problems"] == [] and len(forced["connections"]) == 1
+    assert play_input(hostvars, purge=False)["problems"] == []
+
+
+def test_purge_with_no_present_trunk_is_refused_unless_forced():
+    hostvars = {"a": {"sip_attach_trunks": []}, "b": {"sip_attach_trunks": [{"name": "old", "state": "absent"}]}}
+    data = play_input(hostvars, purge=True, managed_tag="sip-attach")
+    assert data["problems"] == [
+        "sip_attach_purge with no trunk in state present in the whole play would delete every connection tagged "
+        "'sip-attach' in the account. List the trunks to keep, or set sip_attach_purge_force_all: true to take the "
+        "whole fleet off Telnyx."]
+    forced = play_input(hostvars, purge=True, managed_tag="sip-attach", purge_force_all=True)
+    assert forced["problems"] == []
+    assert forced["connections"] == [{"connection_name": "b-old", "state": "absent"}]
+
+
+def test_failed_hosts_and_purge_under_limit_are_refused():
+    hostvars = {"a": {"sip_attach_trunks": [good_trunk()]}}
+    data = play_input(hostvars, failed_hosts=["z"], purge=True, limit="pbx0*", managed_tag="t")
+    assert data["problems"][0] == "These hosts failed before the rollout (see their errors above): z."
+    assert data["problems"][1].startswith("sip_attach_purge is refused in a play limited with --limit (pbx0*)")
+    assert play_input(hostvars, purge=True, limit="pbx0*", purge_force_with_limit=True, managed_tag="t")["problems"] == []
+
+
+def test_unknown_role_variables_are_warned_about_with_their_hosts(monkeypatch):
+    warnings = []
+    monkeypatch.setattr(f.Display, "warning", lambda self, msg, *args, **kwargs: warnings.append(msg))
+    hostvars = {"a": {"sip_attach_trunk": []}, "b": {"sip_attach_trunk": [], "sip_attach_purg": True,
+                                                     "_sip_attach_input": {}, "sip_attach_trunks": []}}
+    play_input(hostvars)
+    assert warnings == [
+        "sip_attach_purg is not a variable of the telnyx.sip.sip_attach role (did you mean sip_attach_purge?); the "
+        "role ignores it (host b)",
+        "sip_attach_trunk is not a variable of the telnyx.sip.sip_attach role (did you mean sip_attach_trunks?); the "
+        "role ignores it (hosts a, b)",
+    ]
+
+
+def test_role_variables_are_the_options_of_the_role_and_its_outputs():
+    with open(os.path.join(REPO_ROOT, "roles", "sip_attach", "meta", "argument_specs.yml")) as handle:
+        options = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
+    with open(os.path.join(REPO_ROOT, "roles", "sip_attach", "defaults", "main.yml")) as handle:
+        defaults = yaml.safe_load(handle)
+    assert f.ROLE_VARIABLES == set(options) | set(defaults) | {"sip_attach_result"}
+
+
+def test_report_after_a_refused_run_lists_every_trunk_as_not_sent_with_its_error():
+    hostvars = {"pbx-f1": {"sip_attach_trunks": [good_trunk("reception", "101"), good_trunk("ok", "1002")]}}
+    data = play_input(hostvars)
+    files = f.sip_attach_report(data["rows"], managed_tag="sip-attach", result={}, run_error=data["message"])
+    markdown, text = files[0]["content"], files[1]["content"]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(row["trunk"], row["action"]) for row in rows] == [("reception", "not sent"), ("ok", "not sent")]
+    assert rows[0]["error"].startswith("username must be at least 4 characters long, got 3")
+    assert rows[1]["error"] == ""
+    assert "- PBX hosts: 1; trunks: 2" in markdown and "- not sent: 2" in markdown
+    assert "**The run failed**: Nothing was sent: 1 problem in the input" in markdown
+    assert "pw-reception" not in markdown + text
