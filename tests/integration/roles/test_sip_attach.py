@@ -244,18 +244,21 @@ def test_destination_uri_and_extension_together_fail_before_any_request(fleet, e
     result = fleet.run()
     assert result.rc != 0
     output = result.stdout + result.stderr
-    assert "mutually exclusive: destination_uri|extension" in output
-    assert "Nothing was sent: these hosts failed" in output and "pbx007" in output
+    assert "Nothing was sent: 1 problem in the input of the sip_attach role." in output
+    assert ("- host pbx007, trunk t0: destination_uri and extension are both set: give destination_uri, or extension "
+            "with application") in output
     assert emulator.requests() == []
 
 
-def test_typo_in_a_trunk_key_fails_before_any_request(fleet, emulator):
+def test_typo_in_a_trunk_key_fails_before_any_request_and_the_report_says_nothing_was_sent(fleet, emulator):
     fleet.trunks["pbx013"][0]["pasword"] = fleet.trunks["pbx013"][0].pop("password")
     fleet.write_inventory()
     result = fleet.run()
     assert result.rc != 0
     output = result.stdout + result.stderr
-    assert "sip_attach_trunks.pasword. Supported parameters include" in output
-    assert "Nothing was sent: these hosts failed" in output and "pbx013" in output
+    assert "- host pbx013, trunk t0: unknown key pasword (did you mean password?)" in output
     assert emulator.requests() == []
-    assert not (fleet.reports / "sip-attach-report.csv").exists()
+    rows = fleet.report_rows()
+    assert len(rows) == fleet.trunk_count and set(row["action"] for row in rows) == {"not sent"}
+    assert [row["error"].split(";")[0] for row in rows if row["error"]] == ["unknown key pasword (did you mean password?)"]
+    assert "- not sent: %d" % fleet.trunk_count in fleet.markdown()
