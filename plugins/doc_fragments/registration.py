@@ -17,8 +17,9 @@ options:
         fix itself (the PBX refused the credentials with 401, 403, 404 or 423, or the connection is inactive), or
         O(registration_timeout) passes. The task fails in the last two cases, naming the connection, its status, the
         PBX's last answer and the likely cause.
-      - Polls C(GET /sip_registration_status); the result's C(registration_status) is the status the wait ended on,
-        and C(registration) holds the live details.
+      - Polls C(GET /sip_registration_status); the result's C(registration_status) is the status the wait ended on.
+        Why a connection did not register is in the failure message (and, with telnyx.sip.uac_connections, in each
+        line's C(registration_error) and in C(not_registered)).
       - Inactive connections (C(active=false)) are not waited for. Nothing is waited for in check mode.
     type: bool
     default: false
