@@ -34,7 +34,7 @@ if ROOT not in sys.path:  # run as a script
     sys.path.insert(0, ROOT)
 
 from tests.tools.asterisk_root import STAMP, is_ready, root_path  # noqa: E402
-from tests.tools.kamailio_pbx import free_port  # noqa: E402
+from tests.tools.kamailio_pbx import Polling, free_port, user_password  # noqa: E402
 
 INSTANCES = "/srv/pbx"  # in the root
 CHROOT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -158,13 +158,13 @@ def _asterisk_ids(root):
     raise AsteriskError(f"no asterisk user in {root}/etc/passwd: is {root} an Asterisk root?")
 
 
-class AsteriskPbx:
+class AsteriskPbx(Polling):
     """One Asterisk process in the shared root: config, start, CLI, contacts, stop.
 
     Attributes: ``name``, ``root``, ``host``, ``port``, ``proxy`` (host:port), ``home`` (/srv/pbx/NAME, as
     Asterisk sees it), ``host_dir`` (the same folder from the host), ``config_dir`` (its etc, from the host),
     ``config_file`` (asterisk.conf, as Asterisk sees it), ``cli_argv`` and ``cli`` (the command, as a list and
-    as a shell string, that runs one CLI command given as its last argument), ``log_path``.
+    as a shell string, that runs one CLI command given as its last argument), ``log_path``; ``wait_for`` polls.
     """
 
     def __init__(self, name=None, root=None, port=None, host="127.0.0.1"):
@@ -182,6 +182,7 @@ class AsteriskPbx:
         self.log_path = os.path.join(self.host_dir, "log", "console.log")
         self.process = None
         self._ids = None
+        self._created = False  # the instance folder is this object's: stop() removes it
 
     @property
     def proxy(self):
@@ -214,6 +215,7 @@ class AsteriskPbx:
             raise AsteriskError(f"{self.host_dir} exists: another instance is named {self.name}")
         os.makedirs(os.path.dirname(self.host_dir), mode=0o755, exist_ok=True)
         os.mkdir(self.host_dir, 0o750)
+        self._created = True
         self._own(self.host_dir)
         for folder in ("etc", "etc/pjsip.d", "etc/extensions.d", "run", "lib", "log", "spool"):
             os.mkdir(os.path.join(self.host_dir, folder), 0o750)
@@ -297,7 +299,7 @@ class AsteriskPbx:
                     os.killpg(self.process.pid, signal.SIGKILL)  # its own session: only Asterisk
                     self.process.wait(timeout)
             code = self.process.returncode
-        if self._ids is not None:  # only a folder this object created
+        if self._created:
             shutil.rmtree(self.host_dir, ignore_errors=True)
         return code
 
@@ -345,29 +347,13 @@ class AsteriskPbx:
         """{aor: [contact URI, ...]} of the registered contacts (`pjsip show contacts`)."""
         return parse_contacts(self.command("pjsip show contacts"))
 
-    def wait_for(self, predicate, timeout=10, interval=0.2):
-        """Poll `predicate(self)` until it is true; returns its last value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate(self)
-            if value or time.monotonic() >= deadline:
-                return value
-            time.sleep(interval)
-
-
-def _user(text):
-    user, colon, password = text.partition(":")
-    if not colon or not user or not password:
-        raise argparse.ArgumentTypeError("USER:PASSWORD")
-    return user, password
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="A throw-away Asterisk 22 on 127.0.0.1 (tests, demo).")
     parser.add_argument("--name", help="instance name: its folder is /srv/pbx/NAME in the root (default: pbxPID-N)")
     parser.add_argument("--root", help="the Asterisk root (default: $TELNYX_ASTERISK_ROOT or ~/.cache/telnyx.sip/...)")
     parser.add_argument("--port", type=int, default=0, help="UDP and TCP port (default: a free one)")
-    parser.add_argument("--user", type=_user, action="append", default=[], metavar="USER:PASSWORD",
+    parser.add_argument("--user", type=user_password, action="append", default=[], metavar="USER:PASSWORD",
                         help="a PJSIP auth/aor/endpoint named USER, realm 127.0.0.1 (pjsip.d/users.conf)")
     parser.add_argument("--show-contacts", type=float, default=0, metavar="SECONDS",
                         help="print the registered contacts every SECONDS (default: never)")
