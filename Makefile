@@ -17,6 +17,8 @@ INTEGRATION_ARGS ?= -n 2 --dist loadfile
 SANITY_ARGS    ?=
 PRISM_VERSION  ?= 5
 NPM            ?= npm
+# where `make asterisk` builds the Asterisk root (the tests read TELNYX_ASTERISK_ROOT, same default)
+ASTERISK_ROOT  ?= $(or $(TELNYX_ASTERISK_ROOT),$(HOME)/.cache/telnyx.sip/asterisk-sid)
 
 VENV           := .venv
 VPY            := $(VENV)/bin/python
@@ -43,7 +45,7 @@ define run_pytest
 	exit $$rc
 endef
 
-.PHONY: integration-tests bench demo help venv tools prism sip-tools pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
+.PHONY: integration-tests bench demo help venv tools prism sip-tools asterisk pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
         matrix docs changelog reliability-report
 
 help:
@@ -51,6 +53,7 @@ help:
 	@echo '  venv         create $(VENV) and install requirements.txt + tests/requirements.txt ($(ANSIBLE_CORE))'
 	@echo '  tools        prism (npm, into $(TOOLS)) and the offline pip bootstrap for ansible-test'
 	@echo '  sip-tools    Debian'"'"'s kamailio (apt-get), the PBX the SIP registration tests register to'
+	@echo '  asterisk     a Debian sid root with Asterisk 22 in $(ASTERISK_ROOT) (debootstrap, once; needs root)'
 	@echo '  sanity       ansible-test sanity --python $(SANITY_PYTHON) on a copy in $(SANITY_ROOT)'
 	@echo '  lint         ansible-lint --offline on roles/ and examples/; antsibull-changelog lint'
 	@echo '  units        pytest tests/unit'
@@ -75,7 +78,7 @@ $(VENV_STAMP):
 	touch $@
 
 ## ---------------------------------------------------------------- tools
-tools: prism pip-bootstrap sip-tools
+tools: prism pip-bootstrap sip-tools asterisk
 
 # Kamailio: the real PBX of tests/integration/sip (tests/tools/kamailio_pbx.py); main package only
 sip-tools:
@@ -87,6 +90,11 @@ sip-tools:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kamailio; \
 	  PATH=$$PATH:/usr/sbin kamailio -v | head -n1; \
 	fi
+
+# Asterisk 22: the real PBXs of tests/integration/pbx (tests/tools/asterisk_pbx.py). Debian 12 has no
+# package, so a Debian sid root is debootstrapped once, outside the work tree; a second run is a no-op
+asterisk:
+	$(PYTHON) tests/tools/asterisk_root.py --root $(ASTERISK_ROOT)
 
 prism: $(PRISM)
 

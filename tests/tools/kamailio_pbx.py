@@ -127,7 +127,20 @@ def free_port(transports=("udp", "tcp")):
     raise KamailioError("no free port on 127.0.0.1")
 
 
-class KamailioPbx:
+class Polling:
+    """`wait_for`, shared by the test PBXs (this one and tests/tools/asterisk_pbx.py)."""
+
+    def wait_for(self, predicate, timeout=10, interval=0.1):
+        """Poll `predicate(self)` until it is true; returns its last value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate(self)
+            if value or time.monotonic() >= deadline:
+                return value
+            time.sleep(interval)
+
+
+class KamailioPbx(Polling):
     """One Kamailio process: config, start, stop, and JSON-RPC to read locations and change users."""
 
     def __init__(self, users=None, port=None, domain="127.0.0.1", transports=("udp", "tcp"), qop=True,
@@ -268,17 +281,9 @@ class KamailioPbx:
         """The contacts bound to user@domain."""
         return self.locations().get(f"{user}@{self.domain}", [])
 
-    def wait_for(self, predicate, timeout=10, interval=0.1):
-        """Poll `predicate(self)` until it is true; returns its last value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate(self)
-            if value or time.monotonic() >= deadline:
-                return value
-            time.sleep(interval)
 
-
-def _user(text):
+def user_password(text):
+    """argparse type of USER:PASSWORD -> (user, password)."""
     user, colon, password = text.partition(":")
     if not colon or not user or not password:
         raise argparse.ArgumentTypeError("USER:PASSWORD")
@@ -289,7 +294,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="A throw-away Kamailio registrar on 127.0.0.1 (tests, demo).")
     parser.add_argument("--port", type=int, default=0, help="UDP and TCP port (default: a free one)")
     parser.add_argument("--domain", default="127.0.0.1", help="SIP domain and digest realm (default 127.0.0.1)")
-    parser.add_argument("--user", type=_user, action="append", default=[], metavar="USER:PASSWORD")
+    parser.add_argument("--user", type=user_password, action="append", default=[], metavar="USER:PASSWORD")
     parser.add_argument("--disabled", action="append", default=[], metavar="USER", help="answer 403 to USER")
     parser.add_argument("--no-qop", action="store_true", help="challenge without qop (RFC 2069 style digest)")
     parser.add_argument("--show-locations", type=float, default=0, metavar="SECONDS",
