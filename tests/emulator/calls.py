@@ -8,6 +8,7 @@ INVITE to that Contact, on the registration's own socket (UDP) or connection (TC
   deactivation: the PBX refused the unregistration);
 - 404 Not Found when the Request-URI user is not the user registered on that contact, or the
   connection is gone;
+- 400 Bad Request without Via, From, To, Call-ID or a valid CSeq;
 - otherwise 200 OK with a minimal SDP (PCMU/8000 on a loopback port: no media flows), after
   `answer_delay` seconds of 180 Ringing when asked (a CANCEL meanwhile: 200 for it, 487 for the INVITE).
 
@@ -17,6 +18,7 @@ caller has not `hangup_after` seconds after the answer. Each INVITE that starts 
 `CallLog` entry (GET /_emulator/calls), updated as the call goes on.
 """
 
+import logging
 import threading
 import time
 
@@ -25,8 +27,10 @@ from .resource import timestamp
 
 RTP_PORT = 40000  # announced in the SDP; nothing listens there and no media flows
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+MANDATORY = ("via", "from", "to", "call-id", "cseq")  # RFC 3261 8.1.1: without them, 400 Bad Request
 MAX_RESENDS = 6  # final answers sent again over UDP until the ACK: 0.5, 1, 2, 4, 4, 4 s
 FORGET_AFTER = 32.0  # seconds an ended call is kept to absorb retransmissions (RFC 3261 64*T1)
+LOG = logging.getLogger("telnyx_emulator.sip")
 REASONS = {200: "OK", 404: "Not Found", 480: "Temporarily Unavailable", 487: "Request Terminated"}
 
 
@@ -100,12 +104,18 @@ class CallAnswerer:
         try:
             method = message.method.upper()
             handler = getattr(self, f"_on_{method.lower()}") if method in ALLOW.split(", ") else None
-            if handler is None:
+            cseq = (message.get("cseq") or "").split()
+            if any(not message.get(name) for name in MANDATORY) or len(cseq) != 2 or not cseq[0].isdigit():
+                if method != "ACK":  # an ACK is never answered
+                    self._send(sip.build_response(message, 400, "Bad Request"), peer)
+            elif handler is None:
                 self._send(sip.build_response(message, 405, "Method Not Allowed", [("Allow", ALLOW)]), peer)
             else:
                 handler(message, peer)
         except (sip.SipError, sip.TransportError, OSError):
             pass  # the PBX went away or sent nonsense: nothing to answer on
+        except Exception:  # noqa: BLE001 - a strange request must not end the registration reading it
+            LOG.exception("connection %s: cannot handle %s", self.connection_id, message.start)
 
     def _send(self, data, peer):
         self.transport.send(data, peer)
@@ -210,6 +220,10 @@ class CallAnswerer:
                     self._hang_up(call)
             except (sip.SipError, sip.TransportError, OSError):
                 call.ended_at = call.ended_at or now  # the PBX went away: nothing more to send
+            except Exception:  # noqa: BLE001 - nor a broken call
+                LOG.exception("connection %s: call %s failed", self.connection_id, call_id)
+                call.ended_at = call.ended_at or now
+                call.next_resend = call.hangup_at = call.answer_at = None
             if call.ended_at is not None and now - call.ended_at > FORGET_AFTER:
                 del self._calls[call_id]
 

@@ -347,3 +347,17 @@ def test_calls_hook_and_reset(registrar):
         if caller is not None:
             caller.close()
         emulator.registrar.close(0.5)
+
+
+def test_a_request_the_answerer_cannot_read_does_not_end_the_registration(client, registrar):
+    caller = registered_caller(client, registrar)
+    try:
+        caller.send(b"INVITE sip:ext101@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1\r\nCSeq: x\r\n"
+                    b"Content-Length: 0\r\n\r\n")  # no From, To, Call-ID
+        assert caller.expect(400).reason == "Bad Request"
+        caller.send(b"garbage\r\n\r\n")
+        caller.invite()
+        assert caller.expect(200).get("call-id") == "call-1"
+        assert [call["call_id"] for call in calls_of(client)][-1] == "call-1"
+    finally:
+        caller.close()
