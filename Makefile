@@ -52,7 +52,7 @@ help:
 	@echo 'Targets:'
 	@echo '  venv         create $(VENV) and install requirements.txt + tests/requirements.txt ($(ANSIBLE_CORE))'
 	@echo '  tools        prism (npm, into $(TOOLS)) and the offline pip bootstrap for ansible-test'
-	@echo '  sip-tools    Debian'"'"'s kamailio (apt-get), the PBX the SIP registration tests register to'
+	@echo '  sip-tools    Debian'"'"'s kamailio and sip-tester (apt-get): the PBX the SIP tests register to, and SIPp, their caller'
 	@echo '  asterisk     a Debian sid root with Asterisk 22 in $(ASTERISK_ROOT) (debootstrap, once; needs root)'
 	@echo '  sanity       ansible-test sanity --python $(SANITY_PYTHON) on a copy in $(SANITY_ROOT)'
 	@echo '  lint         ansible-lint --offline on roles/ and examples/; antsibull-changelog lint'
@@ -80,16 +80,19 @@ $(VENV_STAMP):
 ## ---------------------------------------------------------------- tools
 tools: prism pip-bootstrap sip-tools asterisk
 
-# Kamailio: the real PBX of tests/integration/sip (tests/tools/kamailio_pbx.py); main package only
+# Kamailio: the real PBX of tests/integration/sip (tests/tools/kamailio_pbx.py); main package only.
+# SIPp (Debian's sip-tester): the caller of tests/integration/sip/test_calls.py.
 sip-tools:
-	@if command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ]; then \
-	  echo "kamailio: $$(PATH=$$PATH:/usr/sbin kamailio -v | head -n1)"; \
-	else \
-	  echo "+ apt-get update && apt-get install -y --no-install-recommends kamailio"; \
+	@missing=""; \
+	if ! command -v kamailio >/dev/null 2>&1 && [ ! -x /usr/sbin/kamailio ]; then missing="kamailio"; fi; \
+	if ! command -v sipp >/dev/null 2>&1; then missing="$$missing sip-tester"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "+ apt-get update && apt-get install -y --no-install-recommends$$missing"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kamailio; \
-	  PATH=$$PATH:/usr/sbin kamailio -v | head -n1; \
-	fi
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi; \
+	echo "kamailio: $$(PATH=$$PATH:/usr/sbin kamailio -v | head -n1)"; \
+	echo "sipp: $$(sipp -v 2>&1 | grep -m1 SIPp | sed 's/^ *//')"
 
 # Asterisk 22: the real PBXs of tests/integration/pbx (tests/tools/asterisk_pbx.py). Debian 12 has no
 # package, so a Debian sid root is debootstrapped once, outside the work tree; a second run is a no-op

@@ -28,3 +28,6 @@ class EmulatorConfig:
     sip_timeout: float = 4.0  # seconds without a final answer before a REGISTER counts as 408
     registration_retry: float = 5.0  # seconds between attempts after a failure
     registration_action_gone: bool = False  # check_registration_status answers 410 Gone
+    # calls the PBX sends to a registered contact (calls.py)
+    call_answer_delay: float = 0.0  # seconds of 180 Ringing before the 200 OK
+    call_hangup_after: float = 10.0  # seconds after the answer before the emulator hangs up (BYE)

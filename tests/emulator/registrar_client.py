@@ -7,6 +7,11 @@ change, refreshes at half the granted expiry, retries every `retry` seconds afte
 unregisters (Expires: 0) when the connection is deactivated, deleted or its PBX settings change
 (then a new registration starts). Every outcome goes to the `RegistrationBook`, which the API reads.
 
+Between its REGISTERs each registration reads its socket or connection: the INVITEs the PBX sends to
+the contact are answered by a `calls.CallAnswerer` and written to the `CallLog`. After a deactivation
+whose unregistration the PBX refused, the registration keeps its contact open until the binding
+expires at the PBX, answering 480 to the calls still routed to it.
+
 SIP goes only to loopback destinations: any other proxy is never contacted (the connection stays
 `standby`, with the reason in the book's `note`, shown by GET /_emulator/registrations).
 """
@@ -15,7 +20,7 @@ import logging
 import threading
 import time
 
-from . import sip
+from . import calls, sip
 
 LOG = logging.getLogger("telnyx_emulator.sip")
 SETTINGS = ("proxy", "outbound_proxy", "transport", "username", "auth_username", "password", "from_user",
@@ -83,8 +88,10 @@ class Registration:
     def __init__(self, client, connection_id, settings):
         self.client, self.connection_id, self.settings = client, connection_id, settings
         self._stop = threading.Event()
+        self._halt = threading.Event()  # ends the lingering after a deactivation too
         self._interrupt = False  # aborts the transaction in flight
         self.unregister, self.record_unregister = True, False
+        self.retired = False  # stopped by a deactivation: calls are answered 480
         self.bound_until = 0.0
         self.thread = threading.Thread(target=self._run, name=f"sip-register-{connection_id}", daemon=True)
 
@@ -92,10 +99,22 @@ class Registration:
         self.thread.start()
 
     def stop(self, unregister=True, record=False):
-        """Stop (the thread unregisters if bound); `record`: write the unregistration to the book."""
-        self.unregister, self.record_unregister = unregister, record
+        """Stop (the thread unregisters if bound); `record` (a deactivation): write the unregistration to the
+        book, and keep answering calls (480) while the PBX may still have the binding."""
+        self.unregister, self.record_unregister, self.retired = unregister, record, record
+        if not record:
+            self._halt.set()
         self._interrupt = True
         self._stop.set()
+
+    def halt(self):
+        """Stop for good, lingering included."""
+        self._halt.set()
+        self.stop(self.unregister, self.record_unregister)
+
+    @property
+    def alive(self):
+        return self.thread.is_alive()
 
     # -- the book, only while this registration speaks for the connection --
 
@@ -132,6 +151,7 @@ class Registration:
         transport = sip.Transport(account.transport, family, address, stopped=lambda: self._interrupt)
         try:
             ua = sip.RegisterClient(account, transport, timeout=self.client.timeout)
+            transport.handler = self.client.answerer(self, account, transport, ua.contact_uri)
             common = {"sip_uri_user_host": f"{account.username}@{account.domain.uri_host}",
                       "transport": account.transport, "ip_address": address[0], "port": address[1],
                       "user_agent": ua.user_agent}
@@ -142,8 +162,9 @@ class Registration:
                     self.bound_until = max(self.bound_until, time.time() + (outcome.expires or 0))
                     break
                 self._record(outcome, common)
-                self._stop.wait(self._next_wait)
+                transport.serve(self._next_wait, self._stop.is_set)  # answering calls meanwhile
             self._unregister(ua, common)
+            self._linger(transport)
         finally:
             transport.close()
 
@@ -169,26 +190,74 @@ class Registration:
         ua.timeout = min(self.client.timeout, UNREGISTER_TIMEOUT)
         outcome = ua.register(expires=0)
         LOG.info("connection %s unregistered: %s", self.connection_id, outcome.response)
+        if outcome.ok:
+            self.bound_until = 0.0  # the PBX dropped the binding: no call can come
         self._state("unregistered", response=outcome.response, **common)
+
+    def _linger(self, transport):
+        """After a deactivation the PBX routes calls to the contact until the binding it kept (it refused
+        the unregistration) expires: answer them 480 until then, or until halted."""
+        remaining = self.bound_until - time.time()
+        if self.retired and remaining > 0 and not self._halt.is_set():
+            self._interrupt = False
+            transport.serve(remaining, self._halt.is_set)
 
 
 class RegistrarClient:
     """Keeps one `Registration` per connection that should be registered."""
 
-    def __init__(self, book, delay=1.0, timeout=4.0, retry=5.0):
+    def __init__(self, book, delay=1.0, timeout=4.0, retry=5.0, call_log=None, answer_delay=0.0, hangup_after=10.0):
         self.book, self.delay, self.timeout, self.retry = book, delay, timeout, retry
+        self.calls = call_log if call_log is not None else calls.CallLog()
+        self.answer_delay, self.hangup_after = answer_delay, hangup_after
         self._lock = threading.Lock()
         self._registrations = {}
+        self._retired = []  # registrations stopped by a deactivation, still answering calls (480)
+        self._connections = {}  # id -> what a call's log entry names: connection_name, destination_uri, active
 
     def current(self, connection_id):
         with self._lock:
             return self._registrations.get(connection_id)
 
+    def connection_info(self, connection_id):
+        """{"connection_name", "destination_uri", "active"} of a connection, None once deleted."""
+        with self._lock:
+            info = self._connections.get(connection_id)
+            return dict(info) if info else None
+
+    def answerer(self, registration, account, transport, contact):
+        """The handler of the calls the PBX sends to a registration's contact."""
+        return calls.CallAnswerer(registration.connection_id, account.username, transport, contact, self.calls,
+                                  self.connection_info, retired=lambda: registration.retired,
+                                  answer_delay=self.answer_delay, hangup_after=self.hangup_after)
+
+    def _remember(self, event, before, after):
+        with self._lock:
+            if event == "reset":
+                self._connections.clear()
+            elif event == "delete":
+                self._connections.pop(before["id"], None)
+            else:
+                self._connections[after["id"]] = {
+                    "connection_name": after.get("connection_name"), "active": bool(after.get("active")),
+                    "destination_uri": (after.get("internal_uac_settings") or {}).get("destination_uri")}
+
+    def _halt_retired(self, connection_id=None):
+        """Halt the lingering registrations (of one connection, or all)."""
+        with self._lock:
+            halting = [item for item in self._retired if connection_id in (None, item.connection_id)]
+            self._retired = [item for item in self._retired if item not in halting and item.alive]
+        for registration in halting:
+            registration.halt()
+        return halting
+
     def handle(self, event, before, after):
         """The store's listener: event is create, update, delete or reset."""
+        self._remember(event, before, after)
         if event == "reset":
             self.reset()
         elif event == "delete":
+            self._halt_retired(before["id"])
             self._apply(before["id"], None, deleted=True)
         else:
             self._apply(after["id"], after)
@@ -203,6 +272,8 @@ class RegistrarClient:
                 del self._registrations[connection_id]
                 deactivated = record is not None and not record.get("active")
                 current.stop(unregister=True, record=deactivated)
+                if deactivated:
+                    self._retired = [item for item in self._retired if item.alive] + [current]
             if settings is not None:
                 self._registrations[connection_id] = registration = Registration(self, connection_id, settings)
                 refused = refusal(settings)
@@ -215,6 +286,7 @@ class RegistrarClient:
             self.book.forget(connection_id)
 
     def reset(self):
+        self._halt_retired()
         with self._lock:
             stopping, self._registrations = list(self._registrations.values()), {}
         for registration in stopping:
@@ -222,10 +294,12 @@ class RegistrarClient:
 
     def close(self, timeout=1.5):
         """Stop every registration; wait up to `timeout` s in all for their unregistrations (then leave them)."""
+        lingering = self._halt_retired()
         with self._lock:
             stopping, self._registrations = list(self._registrations.values()), {}
         for registration in stopping:
             registration.stop(unregister=True, record=False)
+        stopping += lingering
         deadline = time.monotonic() + timeout
         for registration in stopping:
             if registration.thread.is_alive():
@@ -255,6 +329,12 @@ def add_arguments(parser):
                        help="without a final answer a REGISTER fails as '408 Request Timeout' (default 4)")
     group.add_argument("--registration-retry", type=_seconds, default=5.0, metavar="SECONDS",
                        help="between attempts after a failure (default 5)")
+    group.add_argument("--call-answer-delay", type=_seconds, default=0.0, metavar="SECONDS",
+                       help="calls the PBX sends to a registered contact ring this long (180) before the 200 OK "
+                            "(default 0: answered at once)")
+    group.add_argument("--call-hangup-after", type=_seconds, default=10.0, metavar="SECONDS",
+                       help="an answered call the caller has not hung up is ended by the emulator's BYE after "
+                            "this long (default 10)")
     group.add_argument("--registration-action-gone", action="store_true",
                        help="POST .../actions/check_registration_status answers 410 Gone, as integrators "
                             "report of the live API")
@@ -263,5 +343,5 @@ def add_arguments(parser):
 def config_from_args(args):
     """The EmulatorConfig keyword arguments of the options above."""
     return {"sip": not args.no_sip, "registration_delay": args.registration_delay, "sip_timeout": args.sip_timeout,
-            "registration_retry": args.registration_retry,
-            "registration_action_gone": args.registration_action_gone}
+            "registration_retry": args.registration_retry, "call_answer_delay": args.call_answer_delay,
+            "call_hangup_after": args.call_hangup_after, "registration_action_gone": args.registration_action_gone}

@@ -12,6 +12,7 @@ from werkzeug.serving import make_server
 
 from . import resource
 from .auth import BearerAuth, bearer_token
+from .calls import CallLog
 from .config import EmulatorConfig
 from .errors import ApiError, bad_request, error_object
 from . import faults as fault_injection, persistence
@@ -32,8 +33,10 @@ class Emulator:
         self.config = config
         self.store = ConnectionStore(config.rng("store"))
         self.registrations = RegistrationBook()
+        self.calls = CallLog()
         self.registrar = RegistrarClient(self.registrations, config.registration_delay, config.sip_timeout,
-                                         config.registration_retry)
+                                         config.registration_retry, self.calls, config.call_answer_delay,
+                                         config.call_hangup_after)
         if config.sip:  # REGISTER the connections to their (loopback) PBXs as the store changes
             self.store.listeners.append(self.registrar.handle)
         self.state = persistence.attach(config.state_file, self.store)
@@ -57,6 +60,7 @@ class Emulator:
     def reset(self):
         self.store.reset()
         self.registrations.reset()
+        self.calls.reset()
         self.pipeline.reset()
         with self._log_lock:
             self._log.clear()
@@ -175,6 +179,12 @@ def reset():
 def registrations():
     """The registrar client's book, per connection id (with the `note` saying why one is not contacted)."""
     return jsonify(data=_emulator().registrations.entries())
+
+
+@hooks.get("/calls")
+def calls():
+    """Every call the PBXs sent to a registered contact since the last reset, oldest first."""
+    return jsonify(data=_emulator().calls.entries())
 
 
 @hooks.get("/health")

@@ -1,9 +1,11 @@
-"""A small SIP user agent client for REGISTER, on the standard library only.
+"""A small SIP user agent for REGISTER, on the standard library only.
 
 What the emulator needs to register a UAC connection to a PBX, as Telnyx does: building and
 parsing SIP messages (RFC 3261), digest authentication (RFC 2617/3261: MD5 and MD5-sess, with
 qop=auth or without qop), and one REGISTER transaction at a time over UDP (retransmitted on
-timer A, simplified), TCP or TLS (no certificate check: loopback only).
+timer A, simplified), TCP or TLS (no certificate check: loopback only). Requests the PBX sends
+to the registered Contact (INVITE, ACK, BYE...) arrive on the same socket or connection: the
+transport hands them to its `handler` (calls.py answers them), during a transaction or `serve`.
 
 Loopback only: `resolve_loopback` refuses every destination that is not 127.0.0.0/8, ::1 or
 `localhost`, before anything is sent; `Transport` re-checks the address it is given.
@@ -114,6 +116,31 @@ def build_request(method, uri, headers, body=b""):
     lines += [f"{name}: {value}" for name, value in headers]
     lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def build_response(request, code, reason, headers=(), body=b"", to_tag=None, record_route=False):
+    """The bytes of a response to `request`: its Vias, From, To (with `to_tag` added when it has none),
+    Call-ID and CSeq, then `headers` (and its Record-Routes first when `record_route`); Content-Length added."""
+    lines = [f"{SIP_VERSION} {code} {reason}"]
+    lines += [f"Via: {value}" for value in request.all("via")]
+    if record_route:
+        lines += [f"Record-Route: {value}" for value in request.all("record-route")]
+    to = request.get("to") or ""
+    if to_tag and "tag" not in header_params(to):
+        to = f"{to};tag={to_tag}"
+    lines += [f"From: {request.get('from') or ''}", f"To: {to}", f"Call-ID: {request.get('call-id') or ''}",
+              f"CSeq: {request.get('cseq') or ''}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def uri_user(uri):
+    """The user part of a SIP URI (`sip:ext101@127.0.0.1:5060;transport=tcp` -> `ext101`), '' without one."""
+    value = re.sub(r"^sips?:", "", (uri or "").strip().strip("<>"), flags=re.IGNORECASE)
+    if "@" not in value:
+        return ""
+    return value.rsplit("@", 1)[0].split(";", 1)[0].split(":", 1)[0]
 
 
 def header_params(value):
@@ -316,14 +343,22 @@ class TransportError(Exception):
 
 
 class Transport:
-    """One local socket towards one loopback destination; `request` runs one transaction."""
+    """One local socket towards one loopback destination; `request` runs one transaction.
 
-    def __init__(self, name, family, address, stopped=None):
+    Requests received (the PBX calling the Contact) go to `handler.handle(message, peer)`, and
+    `handler.tick()` runs about every POLL seconds while the transport reads (its timers); without a
+    handler they are dropped. `serve(seconds)` reads between transactions.
+    """
+
+    POLL = 0.1
+
+    def __init__(self, name, family, address, stopped=None, handler=None):
         if not is_loopback(address[0]):
             raise SipError(f"refusing to send SIP to {address[0]}: not a loopback address")
         self.name = name.upper()
         self.family, self.address = family, address
         self.stopped = stopped or (lambda: False)
+        self.handler = handler
         self._sock = None
         self._buffer = b""
         local = "::1" if family == socket.AF_INET6 else "127.0.0.1"
@@ -363,6 +398,66 @@ class Transport:
         self._sock, self._buffer = sock, b""
         self.local = sock.getsockname()[:2]
 
+    def send(self, data, peer=None):
+        """Send bytes out of a transaction: UDP to `peer` (default the destination), else on the connection."""
+        if self.name == "UDP":
+            target = peer or self.address
+            if not is_loopback(target[0]):
+                raise SipError(f"refusing to send SIP to {target[0]}: not a loopback address")
+            self._sock.sendto(data, target)
+        elif self._sock is None:
+            raise TransportError("not connected")
+        else:
+            try:
+                self._sock.sendall(data)
+            except OSError as exc:
+                self.close()
+                raise TransportError(f"send failed: {exc}")
+
+    def _dispatch(self, message, peer):
+        """A request goes to the handler; True when `message` was one (so not a response to wait for)."""
+        if message.method is None:
+            return False
+        if self.handler is not None:
+            self.handler.handle(message, peer)
+        return True
+
+    def _tick(self):
+        if self.handler is not None:
+            self.handler.tick()
+
+    def serve(self, seconds, stopped=None):
+        """Read and dispatch requests for `seconds`, or until `stopped()` (default: the transport's)."""
+        stopped = stopped or self.stopped
+        deadline = time.monotonic() + seconds
+        while not stopped():
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            self._tick()
+            wait = min(deadline - now, self.POLL)
+            if self.name == "UDP":
+                if select.select([self._sock], [], [], wait)[0]:
+                    self._receive_datagram()
+            elif self._sock is None:
+                time.sleep(wait)  # the next transaction connects again
+            else:
+                try:
+                    message = self._read_stream(now + wait, idle=True)
+                except (TransportError, SipError):
+                    continue  # closed (the next transaction reconnects) or garbage
+                if message is not None:
+                    self._dispatch(message, self.address)
+
+    def _receive_datagram(self):
+        """The response in the next datagram, or None (requests are dispatched, garbage dropped)."""
+        try:
+            packet, peer = self._sock.recvfrom(65535)
+            message = parse_message(packet)
+        except (OSError, SipError):
+            return None
+        return None if self._dispatch(message, peer[:2]) else message
+
     def prepare(self, timeout):
         """Connect a stream transport (so the local address for Via/Contact is known)."""
         if self.name != "UDP":
@@ -384,7 +479,10 @@ class Transport:
             self.close()
             raise TransportError(f"send failed: {exc}")
         while True:
+            self._tick()
             message = self._read_stream(deadline)
+            if self._dispatch(message, self.address):
+                continue
             if _branch_of(message) == branch and message.code is not None and message.code >= 200:
                 return message
 
@@ -399,25 +497,20 @@ class Transport:
             if now >= next_send and not provisional:
                 self._sock.sendto(data, self.address)
                 next_send, interval = now + interval, min(interval * 2, T2)
-            wait = min(deadline, next_send if not provisional else deadline, now + 0.2) - now
+            self._tick()
+            wait = min(deadline, next_send if not provisional else deadline, now + self.POLL) - now
             ready = select.select([self._sock], [], [], max(0.0, wait))[0]
             if not ready:
                 continue
-            try:
-                packet, _peer = self._sock.recvfrom(65535)
-            except OSError:
-                continue
-            try:
-                message = parse_message(packet)
-            except SipError:
-                continue
-            if message.code is None or _branch_of(message) != branch:
+            message = self._receive_datagram()
+            if message is None or _branch_of(message) != branch:
                 continue
             if message.code >= 200:
                 return message
             provisional = True
 
-    def _read_stream(self, deadline):
+    def _read_stream(self, deadline, idle=False):
+        """The next whole message; at the deadline TransportError, or None when `idle` (kept open)."""
         while True:
             head_end = self._buffer.find(b"\r\n\r\n")
             if head_end >= 0:
@@ -431,10 +524,12 @@ class Transport:
             if self.stopped():
                 raise TransportError("stopped")
             remaining = deadline - time.monotonic()
+            if remaining <= 0 and idle:
+                return None
             if remaining <= 0:
                 self.close()
                 raise TransportError("no answer")
-            self._sock.settimeout(min(remaining, 0.2))
+            self._sock.settimeout(min(remaining, self.POLL))
             try:
                 chunk = self._sock.recv(65535)
             except (socket.timeout, ssl.SSLWantReadError):

@@ -182,6 +182,13 @@ class Emulator:
         response.raise_for_status()
         return response.json()["data"]
 
+    def calls(self):
+        """Every call a PBX sent to a contact the emulator registered: dicts with connection_id, connection_name,
+        user, destination_uri, status (int), state, ended_by, call_id, from, transport, at."""
+        response = requests.get(f"{self.direct_url}/_emulator/calls", timeout=10)
+        response.raise_for_status()
+        return response.json()["data"]
+
     def writes(self):
         """The logged requests that write: POST, PATCH and DELETE."""
         return [entry for entry in self.requests() if entry["method"] in WRITE_METHODS]

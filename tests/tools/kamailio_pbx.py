@@ -12,6 +12,11 @@ memory (usrloc db_mode 0), and JSON-RPC over a Unix datagram socket reads and ch
 The PBX serves one SIP domain, `domain` (default 127.0.0.1: the proxy host Telnyx is given, which
 is also the digest realm), answers REGISTERs with digest authentication (qop=auth unless
 `qop=False`), 404 for another domain, 403 for a disabled user, and 401 again for a wrong password.
+It routes calls as a PBX routes them to a registered extension: an INVITE for user@domain goes to
+the user's registered contacts (`lookup("location")`, record-routed, over the transport the contact
+registered with: on its TCP connection for TCP), 480 when the user has none, 404 for an unknown
+user; in-dialog requests follow the Route set (or, without one, the user's contact again), CANCEL
+its INVITE. No authentication on calls.
 """
 
 import argparse
@@ -69,6 +74,38 @@ request_route {{
         sl_send_reply("200", "OK");
         exit;
     }}
+    if (has_totag()) {{
+        # in-dialog requests of a call routed to a registered contact
+        if (loose_route()) {{
+            if (!t_relay()) {{
+                sl_reply_error();
+            }}
+            exit;
+        }}
+        if (is_method("ACK") && t_check_trans()) {{
+            t_relay();
+            exit;
+        }}
+        # a caller that keeps no route set (SIPp's built-in uac scenario): to the user's contact again
+        if ($rd == "{domain}" && lookup("location")) {{
+            t_relay();
+            exit;
+        }}
+        if (!is_method("ACK")) {{
+            sl_send_reply("404", "Not Found");
+        }}
+        exit;
+    }}
+    if (is_method("CANCEL")) {{
+        if (t_check_trans()) {{
+            t_relay();
+        }}
+        exit;
+    }}
+    if (is_method("INVITE")) {{
+        route(CALL);
+        exit;
+    }}
     if (!is_method("REGISTER")) {{
         sl_send_reply("405", "Method Not Allowed");
         exit;
@@ -92,6 +129,27 @@ request_route {{
     }}
     consume_credentials();
     if (!save("location")) {{
+        sl_reply_error();
+    }}
+    exit;
+}}
+
+# a call to an extension: to its registered contacts (Telnyx, for a UAC connection)
+route[CALL] {{
+    if ($rd != "{domain}") {{
+        sl_send_reply("404", "Not Found");
+        exit;
+    }}
+    record_route();
+    if (!lookup("location")) {{
+        if ($sht(users=>$rU) != $null) {{
+            sl_send_reply("480", "Temporarily Unavailable");
+        }} else {{
+            sl_send_reply("404", "Not Found");
+        }}
+        exit;
+    }}
+    if (!t_relay()) {{
         sl_reply_error();
     }}
     exit;

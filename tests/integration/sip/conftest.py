@@ -5,11 +5,17 @@
 - ``kamailio``: one with the extensions in ``USERS`` and ``ext199`` disabled (403).
 - ``sip_emulator``: an emulator with ``--registration-delay 0.2 --sip-timeout 1 --registration-retry 1``.
 - ``run_sip_playbook``: ``run_playbook`` aimed at ``sip_emulator``.
+- ``sipp``: ``sipp(pbx, user, scenario=None, timeout=30)`` calls ``user`` at the PBX with SIPp over UDP (the
+  built-in ``uac`` scenario, or ``scenario``: XML text) and returns the finished process (``returncode`` 0: the
+  call went as the scenario expects; ``output``: SIPp's screen and error trace, for assertion messages).
 
-Without the ``kamailio`` binary the tests skip (``make sip-tools`` installs it); in CI (``CI`` set) they fail.
+Without the ``kamailio`` (or ``sipp``) binary the tests skip (``make sip-tools`` installs both); in CI (``CI``
+set) they fail.
 """
 
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -20,12 +26,20 @@ USERS = {"ext%d" % number: "Secret-%d-pbx" % number for number in range(101, 106
 SIP_OPTIONS = ("--registration-delay", "0.2", "--sip-timeout", "1", "--registration-retry", "1")
 
 
+def _missing(message):
+    if os.environ.get("CI"):
+        pytest.fail("CI: " + message)
+    pytest.skip(message)
+
+
 def require_kamailio():
     if find_kamailio() is None:
-        message = "kamailio is not installed: run `make sip-tools` (apt-get install -y kamailio)"
-        if os.environ.get("CI"):
-            pytest.fail("CI: " + message)
-        pytest.skip(message)
+        _missing("kamailio is not installed: run `make sip-tools` (apt-get install -y kamailio)")
+
+
+def require_sipp():
+    if shutil.which("sipp") is None:
+        _missing("sipp is not installed: run `make sip-tools` (apt-get install -y sip-tester)")
 
 
 @pytest.fixture
@@ -57,3 +71,28 @@ def sip_emulator(make_emulator):
 @pytest.fixture
 def run_sip_playbook(tmp_path, sip_emulator):
     return PlaybookRunner(tmp_path, sip_emulator)
+
+
+@pytest.fixture
+def sipp(tmp_path):
+    require_sipp()
+    counter = []
+
+    def call(pbx, user, scenario=None, timeout=30):
+        counter.append(None)
+        folder = tmp_path / f"sipp-{len(counter)}"
+        folder.mkdir()
+        command = ["sipp", "-s", user, pbx.proxy, "-m", "1", "-i", "127.0.0.1", "-p", "0", "-t", "u1",
+                   "-timeout", str(timeout), "-timeout_error", "-nostdin", "-trace_err"]
+        if scenario is None:
+            command[1:1] = ["-sn", "uac"]
+        else:
+            (folder / "scenario.xml").write_text(scenario)
+            command[1:1] = ["-sf", str(folder / "scenario.xml")]
+        done = subprocess.run(command, cwd=folder, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout + 15)
+        traces = "".join(path.read_text(errors="replace") for path in folder.glob("*_errors.log"))
+        done.output = f"{' '.join(command)}\n{done.stdout[-3000:]}{done.stderr[-2000:]}{traces[-3000:]}"
+        return done
+
+    return call
