@@ -50,7 +50,7 @@ help:
 	@echo 'Targets:'
 	@echo '  venv         create $(VENV) and install requirements.txt + tests/requirements.txt ($(ANSIBLE_CORE))'
 	@echo '  tools        prism (npm, into $(TOOLS)) and the offline pip bootstrap for ansible-test'
-	@echo '  sip-tools    Debian'"'"'s kamailio (apt-get), the PBX the SIP registration tests register to'
+	@echo '  sip-tools    Debian'"'"'s kamailio, kamailio-sqlite-modules, sqlite3 (apt-get, the missing ones): the PBX of the SIP tests'
 	@echo '  sanity       ansible-test sanity --python $(SANITY_PYTHON) on a copy in $(SANITY_ROOT)'
 	@echo '  lint         ansible-lint --offline on roles/ and examples/; antsibull-changelog lint'
 	@echo '  units        pytest tests/unit'
@@ -77,16 +77,20 @@ $(VENV_STAMP):
 ## ---------------------------------------------------------------- tools
 tools: prism pip-bootstrap sip-tools
 
-# Kamailio: the real PBX of tests/integration/sip (tests/tools/kamailio_pbx.py); main package only
+# Kamailio: the real PBX of tests/integration/sip (tests/tools/kamailio_pbx.py, users in an htable) and of
+# tests/integration/pbx (tests/tools/kamailio_db_pbx.py: subscribers in SQLite, managed with kamctl)
+SIP_PACKAGES = kamailio kamailio-sqlite-modules sqlite3
+
 sip-tools:
-	@if command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ]; then \
-	  echo "kamailio: $$(PATH=$$PATH:/usr/sbin kamailio -v | head -n1)"; \
-	else \
-	  echo "+ apt-get update && apt-get install -y --no-install-recommends kamailio"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kamailio; \
-	  PATH=$$PATH:/usr/sbin kamailio -v | head -n1; \
-	fi
+	@missing=$$(for package in $(SIP_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q 'install ok installed' || echo $$package; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "+ apt-get update && apt-get install -y --no-install-recommends" $$missing; \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $$missing; \
+	fi; \
+	echo "kamailio: $$(PATH=$$PATH:/usr/sbin kamailio -v | head -n1)"; \
+	echo "sqlite3: $$(sqlite3 --version | cut -d' ' -f1)"
 
 prism: $(PRISM)
 
