@@ -157,3 +157,18 @@ def test_invite_is_routed_to_the_registered_contact(kamailio_pbxs):
         assert final_answer(caller, "call-1") == "SIP/2.0 486 Busy Here"  # the answer went back through the transaction
         sip_request(pbx, caller, "3399", "call-2")
         assert final_answer(caller, "call-2") == "SIP/2.0 404 Not Found"  # nobody registered as 3399
+
+
+def test_kamctl_exits_0_when_its_sql_fails_and_says_so_on_stdout(kamailio_pbxs):
+    """What an adapter must look for: kamctl reports a failed statement with `** ERROR` and exit code 0."""
+    (pbx,) = kamailio_pbxs(1)
+    kamctl(pbx, "add", f"3401@{pbx.domain}", "Good-3401-pw")
+    before = pbx.subscribers()["3401"]["ha1"]
+    broken = pbx.kamctl_run("passwd", f"3401@{pbx.domain}", "quote'3401")  # the quote ends the SQL string
+    assert broken.returncode == 0 and "** ERROR: password change failed" in broken.stdout
+    assert pbx.subscribers()["3401"]["ha1"] == before
+    added = pbx.kamctl_run("add", "3402", "quote'3402")
+    assert added.returncode == 0 and "** ERROR: introducing the new user '3402' to the database failed" in added.stdout
+    assert "3402" not in pbx.subscribers()
+    assert "new user '3403' added" in kamctl(pbx, "add", "3403", "Plain-3403-pw")  # no @domain: SIP_DOMAIN
+    assert pbx.subscribers()["3403"]["domain"] == pbx.domain
