@@ -52,7 +52,7 @@ help:
 	@echo 'Targets:'
 	@echo '  venv         create $(VENV) and install requirements.txt + tests/requirements.txt ($(ANSIBLE_CORE))'
 	@echo '  tools        prism (npm, into $(TOOLS)) and the offline pip bootstrap for ansible-test'
-	@echo '  sip-tools    Debian'"'"'s kamailio and sip-tester (apt-get): the PBX the SIP tests register to, and SIPp, their caller'
+	@echo '  sip-tools    Debian'"'"'s kamailio, kamailio-sqlite-modules, sqlite3 and sip-tester (apt-get, the missing ones): the PBXs of the SIP tests and SIPp'
 	@echo '  asterisk     a Debian sid root with Asterisk 22 in $(ASTERISK_ROOT) (debootstrap, once; needs root)'
 	@echo '  sanity       ansible-test sanity --python $(SANITY_PYTHON) on a copy in $(SANITY_ROOT)'
 	@echo '  lint         ansible-lint --offline on roles/ and examples/; antsibull-changelog lint'
@@ -80,18 +80,21 @@ $(VENV_STAMP):
 ## ---------------------------------------------------------------- tools
 tools: prism pip-bootstrap sip-tools asterisk
 
-# Kamailio: the real PBX of tests/integration/sip (tests/tools/kamailio_pbx.py); main package only.
-# SIPp (Debian's sip-tester): the caller of tests/integration/sip/test_calls.py.
+# Kamailio: the real PBX of tests/integration/sip (tests/tools/kamailio_pbx.py, users in an htable) and of
+# tests/integration/pbx (tests/tools/kamailio_db_pbx.py: subscribers in SQLite, managed with kamctl).
+# SIPp (Debian's sip-tester): the caller of the test calls.
+SIP_PACKAGES = kamailio kamailio-sqlite-modules sqlite3 sip-tester
+
 sip-tools:
-	@missing=""; \
-	if ! command -v kamailio >/dev/null 2>&1 && [ ! -x /usr/sbin/kamailio ]; then missing="kamailio"; fi; \
-	if ! command -v sipp >/dev/null 2>&1; then missing="$$missing sip-tester"; fi; \
+	@missing=$$(for package in $(SIP_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q 'install ok installed' || echo $$package; done); \
 	if [ -n "$$missing" ]; then \
-	  echo "+ apt-get update && apt-get install -y --no-install-recommends$$missing"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  echo "+ apt-get update && apt-get install -y --no-install-recommends" $$missing; \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $$missing; \
 	fi; \
 	echo "kamailio: $$(PATH=$$PATH:/usr/sbin kamailio -v | head -n1)"; \
+	echo "sqlite3: $$(sqlite3 --version | cut -d' ' -f1)"; \
 	echo "sipp: $$(sipp -v 2>&1 | grep -m1 SIPp | sed 's/^ *//')"
 
 # Asterisk 22: the real PBXs of tests/integration/pbx (tests/tools/asterisk_pbx.py). Debian 12 has no

@@ -35,8 +35,9 @@ MODULES_DIRS = ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/aarch64-
 MODULES = ("jsonrpcs", "kex", "corex", "tm", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog",
            "sanity", "usrloc", "registrar", "auth", "htable")
 
-CONFIG = """#!KAMAILIO
-# written by tests/tools/kamailio_pbx.py: a loopback test registrar
+# The part every test Kamailio shares (kamailio_db_pbx.py too): globals, modules, JSON-RPC, location table.
+CONFIG_HEAD = """#!KAMAILIO
+# written by tests/tools/{writer}: a loopback test registrar
 debug={debug}
 log_stderror=yes
 children=2
@@ -51,17 +52,18 @@ mpath="{mpath}"
 
 {loadmodules}
 
-modparam("jsonrpcs", "transport", 4)
+modparam("jsonrpcs", "transport", {rpc_transport})
 modparam("jsonrpcs", "dgram_socket", "{rpc_socket}")
 modparam("usrloc", "db_mode", 0)
-modparam("usrloc", "use_domain", 1)
+modparam("usrloc", "use_domain", {use_domain})
 modparam("registrar", "min_expires", {min_expires})
 modparam("registrar", "min_expires_mode", {min_expires_mode})
 modparam("registrar", "max_expires", 3600)
-modparam("htable", "htable", "users=>size=8;")
-modparam("htable", "htable", "disabled=>size=4;")
+"""
 
-request_route {{
+# The checks every test Kamailio makes first, as Kamailio's sample config does: `route(REQINIT);`
+ROUTE_REQINIT = """
+route[REQINIT] {{
     if (!mf_process_maxfwd_header("10")) {{
         sl_send_reply("483", "Too Many Hops");
         exit;
@@ -70,6 +72,14 @@ request_route {{
         xlog("L_WARN", "malformed request from $si:$sp\\n");
         exit;
     }}
+}}
+"""
+
+CONFIG = CONFIG_HEAD + """modparam("htable", "htable", "users=>size=8;")
+modparam("htable", "htable", "disabled=>size=4;")
+""" + ROUTE_REQINIT + """
+request_route {{
+    route(REQINIT);
     if (is_method("OPTIONS")) {{
         sl_send_reply("200", "OK");
         exit;
@@ -222,21 +232,40 @@ class KamailioPbx(Polling):
         """The `external_uac_settings.proxy` value for this PBX: host:port."""
         return f"{self.domain}:{self.port}"
 
-    def config(self):
+    # what a subclass changes: its config template, the modules it loads, the values it fills in
+    template, modules, writer = CONFIG, MODULES, "kamailio_pbx.py"
+
+    def config_values(self):
+        """The values `template` is formatted with."""
         mpath = modules_dir()
         if not mpath:
             raise KamailioError("Kamailio's modules were not found: apt-get install -y kamailio")
         listen = "\n".join(f"listen={transport}:127.0.0.1:{self.port}" for transport in self.transports)
-        return CONFIG.format(
-            debug=self.debug, listen=listen, domain=self.domain, mpath=mpath, rpc_socket=self.rpc_socket,
-            loadmodules="\n".join(f'loadmodule "{name}.so"' for name in MODULES),
+        return dict(
+            writer=self.writer, debug=self.debug, listen=listen, domain=self.domain, mpath=mpath,
+            rpc_transport=4, rpc_socket=self.rpc_socket, use_domain=1,
+            loadmodules="\n".join(f'loadmodule "{name}.so"' for name in self.modules),
             min_expires=self.min_expires, min_expires_mode=self.min_expires_mode,
             challenge_flags="1" if self.qop else "0")
+
+    def config(self):
+        return self.template.format(**self.config_values())
+
+    def prepare(self):
+        """Called before Kamailio starts: write what the config refers to besides itself."""
+
+    def provision(self):
+        """Called once Kamailio answers JSON-RPC: the users and the disabled ones go into the htables."""
+        for user, password in self.users.items():
+            self.set_password(user, password)
+        for user in self.disabled:
+            self.disable(user)
 
     def start(self, timeout=20):
         binary = find_kamailio()
         if not binary:
             raise KamailioError("kamailio is not installed: apt-get install -y kamailio (make sip-tools)")
+        self.prepare()
         with open(self.config_path, "w", encoding="utf-8") as handle:
             handle.write(self.config())
         command = [binary, "-DD", "-E", "-f", self.config_path, "-Y", self.rundir, "-m", "32", "-M", "4",
@@ -255,10 +284,7 @@ class KamailioPbx(Polling):
             except (OSError, KamailioError):
                 time.sleep(0.1)
                 continue
-            for user, password in self.users.items():
-                self.set_password(user, password)
-            for user in self.disabled:
-                self.disable(user)
+            self.provision()
             return self
         self.stop()
         raise KamailioError(f"kamailio did not answer in {timeout}s:\n{self.log()}")

@@ -79,3 +79,7 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.section("Asterisk PBX")
         for line in dict.fromkeys(_SUMMARY):
             terminalreporter.write_line(line)
+
+
+# the DB-backed Kamailio PBXs (tests/tools/kamailio_db_pbx.py) of the same tests
+from tests.integration.pbx.kamailio_fixtures import kamailio_emulator, kamailio_pbxs, run_kamailio_playbook  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position
