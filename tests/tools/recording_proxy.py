@@ -154,7 +154,7 @@ class RecordingProxy:
                 peers[sock].sendall(data)
 
     def _forward(self, client, method, target, head, rest):
-        scheme, _, after = target.partition("://")
+        scheme, _sep, after = target.partition("://")
         if scheme.lower() != "http" or not after:
             client.sendall(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
             return
@@ -163,7 +163,7 @@ class RecordingProxy:
         headers = [line for line in lines if line and not line.lower().startswith((b"connection:", b"proxy-"))]
         length = 0
         for line in headers:
-            name, _, value = line.partition(b":")
+            name, _colon, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value.strip() or 0)
         body = rest
@@ -186,7 +186,7 @@ class RecordingProxy:
                     break
                 answer += chunk
         self._record(bytes(answer))
-        answer_head, _, answer_body = bytes(answer).partition(b"\r\n\r\n")
+        answer_head, _blank, answer_body = bytes(answer).partition(b"\r\n\r\n")
         kept = [line for line in answer_head.split(b"\r\n")
                 if not line.lower().startswith((b"connection:", b"keep-alive:"))]
         client.sendall(b"\r\n".join(kept + [b"Connection: close", b"", b""]) + answer_body)
@@ -202,5 +202,5 @@ def _read_head(sock):
         if not chunk:
             return None, b""
         data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
+    head, _blank, rest = data.partition(b"\r\n\r\n")
     return head + b"\r\n\r\n", rest

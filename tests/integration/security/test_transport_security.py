@@ -8,7 +8,7 @@ proxy records is what a proxy (or anyone on the path) would have seen of the key
 import pytest
 import yaml
 
-from conftest import API_HOST, API_KEY, output_text, proxied
+from .conftest import API_HOST, API_KEY, output_text, proxied
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -20,8 +20,8 @@ HTTP_WARNING = "allow_insecure_http is true: the API key travels in clear text t
 
 def every_module(**options):
     """One task of each module (the writes are idempotent, so a play can repeat them), each registered."""
-    conn = dict(connection_name="sec-hq", external_uac_settings={"proxy": "pbx.example.net",
-                                                                  "password": "sec-PBX-pw-91d2"})
+    conn = dict(connection_name="sec-hq",
+                external_uac_settings={"proxy": "pbx.example.net", "password": "sec-PBX-pw-91d2"})
     return [
         {"name": "create", "telnyx.sip.uac_connection": dict(options, **conn), "register": "made",
          "ignore_errors": True},
@@ -107,7 +107,7 @@ def test_validate_certs_false_works_and_warns_on_every_run(tls_play, tls_emulato
 
 
 def test_the_sip_attach_role_refuses_plain_http_and_takes_its_opt_in(runner, security_emulator, recording_proxy,
-                                                                      tmp_path):
+                                                                     tmp_path):
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"pbx": {"hosts": {"pbx001": {"sip_attach_trunks": [
         {"name": "t0", "destination_uri": "1000@cc-app-1.sip.telnyx.com", "proxy": "pbx.example.net",
