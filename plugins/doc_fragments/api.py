@@ -23,7 +23,21 @@ options:
       - Base URL of the Telnyx API, including the C(/v2) path.
       - If not set, the value of the E(TELNYX_BASE_URL) environment variable is used, and then V(https://api.telnyx.com/v2).
       - Point it at the collection's local emulator (C(python -m tests.emulator)) to run playbooks without an account.
+      - A plain C(http://) URL is refused before any request unless its host is this machine (V(localhost), 127.0.0.0/8
+        or V(::1)), because the API key would travel in clear text; see O(allow_insecure_http).
+      - A loopback URL is always reached directly, never through a proxy from the environment.
     type: str
+    version_added: 0.1.0
+  allow_insecure_http:
+    description:
+      - Allow an O(api_url) with plain C(http://) to a host that is not this machine. The API key and every password
+        then travel in clear text, readable and changeable by anything on the network path.
+      - Only for a trusted network, such as a CI network where the emulator runs in another container. Every run with
+        it prints a warning.
+      - If not set, the value of the E(TELNYX_ALLOW_INSECURE_HTTP) environment variable is used (V(true) or V(false)).
+      - Not needed for C(https://), nor for C(http://) to V(localhost), 127.0.0.0/8 or V(::1) (the local emulator).
+    type: bool
+    default: false
     version_added: 0.1.0
   timeout:
     description:
@@ -34,6 +48,8 @@ options:
   validate_certs:
     description:
       - Whether to verify the API's TLS certificate. Only set V(false) for a test endpoint you trust.
+      - With V(false), every run prints a warning, since anyone on the network path could then pose as the API and
+        read the API key. Trusting the endpoint's CA with O(ca_path) is the better way.
     type: bool
     default: true
     version_added: 0.1.0
@@ -54,4 +70,9 @@ options:
     version_added: 0.1.0
 requirements:
   - requests (Python library, on the host that runs the module)
+notes:
+  - Proxies come from the environment of the host that runs the module (E(HTTPS_PROXY), E(HTTP_PROXY), E(NO_PROXY),
+    in upper or lower case). An C(https://) API URL goes through an HTTP proxy as a C(CONNECT) tunnel, so the proxy
+    sees the host name but never the API key. In AWX, set these variables in the job's environment (Settings, Job
+    settings, Extra Environment Variables, or the execution environment).
 """

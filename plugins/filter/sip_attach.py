@@ -67,7 +67,8 @@ CHOICES = dict(transport=("UDP", "TCP", "TLS"), state=("present", "absent"))
 # every variable of the role (its options in meta/argument_specs.yml and its outputs): a host variable named
 # sip_attach_* that is none of these is a typo, and the role warns about it
 ROLE_VARIABLES = frozenset((
-    "sip_attach_trunks", "sip_attach_defaults", "sip_attach_api_key", "sip_attach_api_url", "sip_attach_managed_tag",
+    "sip_attach_trunks", "sip_attach_defaults", "sip_attach_api_key", "sip_attach_api_url",
+    "sip_attach_allow_insecure_http", "sip_attach_managed_tag",
     "sip_attach_purge", "sip_attach_purge_force_with_limit", "sip_attach_purge_force_hosts_without_trunks",
     "sip_attach_purge_force_all", "sip_attach_report_dir", "sip_attach_no_log", "sip_attach_concurrency",
     "sip_attach_update_password", "sip_attach_show_changes", "sip_attach_wait_for_registration",

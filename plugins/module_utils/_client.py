@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import os
 import platform
 import random
@@ -26,6 +27,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 from ansible.module_utils.common.parameters import AnsibleFallbackNotFound
 
@@ -73,7 +75,67 @@ def connection_argument_spec():
         validate_certs=dict(type="bool", default=True),
         ca_path=dict(type="path"),
         retries=dict(type="int", default=5),
+        allow_insecure_http=dict(type="bool", default=False,
+                                 fallback=(env_fallback_nonempty, ["TELNYX_ALLOW_INSECURE_HTTP"])),
     )
+
+
+# -- where the API key may go ------------------------------------------------
+LOOPBACK_NAMES = frozenset(["localhost", "localhost."])
+
+
+def is_loopback_host(host):
+    """True for localhost, 127.0.0.0/8 and ::1, by the name or address itself (nothing is resolved)."""
+    if not host:
+        return False
+    host = host.lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_parts(url):
+    """(scheme, host) of a URL, lower-case; host without port, user or brackets."""
+    parts = urlsplit(url or "")
+    return (parts.scheme or "").lower(), parts.hostname
+
+
+def insecure_url_problem(url, allow_insecure_http=False):
+    """Why ``url`` may not carry the API key, or None.
+
+    Plain http is refused unless it goes to this machine (loopback) or the
+    user opted in for a trusted network.
+    """
+    scheme, host = _url_parts(url)
+    if scheme != "http" or is_loopback_host(host) or allow_insecure_http:
+        return None
+    return (
+        "api_url (the option, or TELNYX_BASE_URL) is plain http to %s, which is not this machine: the API key "
+        "would travel in clear text. Use https:// (the Telnyx API is https://api.telnyx.com/v2). Only on a "
+        "trusted network, allow it with allow_insecure_http: true (or TELNYX_ALLOW_INSECURE_HTTP=true)"
+        % (host or "no host")
+    )
+
+
+def transport_warnings(url, validate_certs=True, allow_insecure_http=False):
+    """The warnings a run with these connection options deserves, every time."""
+    scheme, host = _url_parts(url or DEFAULT_API_URL)
+    found = []
+    if scheme == "https" and not validate_certs:
+        found.append(
+            "validate_certs is false: the TLS certificate of %s is not checked, so anyone on the network path can "
+            "pose as the API, read the API key and change your connections. Trust the endpoint's CA with ca_path "
+            "instead, and keep validate_certs: true" % host
+        )
+    if scheme == "http" and allow_insecure_http and not is_loopback_host(host):
+        found.append(
+            "allow_insecure_http is true: the API key travels in clear text to %s, readable by anything on the "
+            "network path. Use https:// unless this network is trusted end to end" % host
+        )
+    return found
 
 
 class TelnyxError(Exception):
@@ -242,10 +304,16 @@ class TelnyxClient:
 
     def __init__(self, api_key, api_url=None, timeout=30.0, validate_certs=True, retries=5,
                  ansible_version=None, ca_path=None, sleep=time.sleep, session_factory=None, jitter=random.random,
-                 clock=time.monotonic):
+                 clock=time.monotonic, allow_insecure_http=False):
         if not api_key:
             raise TelnyxError("api_key is required: set the api_key option or the TELNYX_API_KEY environment variable")
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        problem = insecure_url_problem(self.api_url, allow_insecure_http)
+        if problem:
+            raise TelnyxError(problem)
+        # This machine is reached directly: a proxy's loopback is another machine's, and a plain
+        # http request to a proxy would carry the key in clear text.
+        self._proxies = dict(http=None, https=None, all=None) if is_loopback_host(_url_parts(self.api_url)[1]) else None
         self.timeout = timeout
         # requests takes a CA bundle path where it takes True.
         self.validate_certs = (ca_path or True) if validate_certs else False
@@ -271,8 +339,9 @@ class TelnyxClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
-        # Proxies from the environment are honoured; credentials from ~/.netrc
-        # are not (requests only reads it when no auth is set on the request).
+        # Proxies from the environment (HTTPS_PROXY, NO_PROXY...) are honoured, except for a
+        # loopback api_url (see __init__); credentials from ~/.netrc are not (requests only
+        # reads it when no auth is set on the request).
         session.auth = _BearerAuth(self._api_key)
         return session
 
@@ -303,6 +372,8 @@ class TelnyxClient:
                 timeout=self.timeout,
                 verify=self.validate_certs,
                 allow_redirects=False,
+                # a copy: requests fills the dict it is given with the environment's proxies
+                proxies=dict(self._proxies) if self._proxies else None,
             )
         except requests.exceptions.SSLError as exc:
             raise TelnyxError(

@@ -25,6 +25,8 @@ from ansible_collections.telnyx.sip.plugins.module_utils._client import (
     TelnyxClient,
     TelnyxError,
     connection_argument_spec,
+    insecure_url_problem,
+    transport_warnings,
 )
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import ValidationError
 
@@ -52,13 +54,14 @@ class TelnyxModule(AnsibleModule):
                     ca_path=self.params["ca_path"],
                     retries=self.params["retries"],
                     ansible_version=ANSIBLE_VERSION,
+                    allow_insecure_http=self.params["allow_insecure_http"],
                 )
             except TelnyxError as exc:
                 self.fail_json(**exc.to_result())
         return self._client
 
     def check_connection_options(self):
-        """Bad connection options fail before any request."""
+        """Bad connection options fail before any request; weakened transport security warns, every run."""
         problems = []
         if self.params["timeout"] <= 0:
             problems.append("timeout must be greater than 0, got %s" % self.params["timeout"])
@@ -67,8 +70,14 @@ class TelnyxModule(AnsibleModule):
         url = self.params.get("api_url")
         if url is not None and not url.lower().startswith(("http://", "https://")):
             problems.append("api_url must be an http(s) URL such as https://api.telnyx.com/v2, got %r" % url)
+        else:
+            insecure = insecure_url_problem(url, self.params["allow_insecure_http"])
+            if insecure:
+                problems.append(insecure)
         if problems:
             self.fail_json(msg="; ".join(problems))
+        for warning in transport_warnings(url, self.params["validate_certs"], self.params["allow_insecure_http"]):
+            self.warn(warning)
 
     def run(self, body):
         """Run ``body(module)``; exit with what it returns, fail cleanly on errors."""

@@ -33,7 +33,7 @@ API_KEY = "test-api-key-5f1e2d3c"
 
 
 class Call(SimpleNamespace):
-    """One request as it reached the wire: method, path (below /v2), params, body, headers, send kwargs."""
+    """One request as it reached the wire: method, path (below /v2), params, body, headers, send kwargs (proxies too)."""
 
 
 def make_response(status=200, json_body=None, text=None, headers=None, request=None):
@@ -87,6 +87,7 @@ class FakeTransport(BaseAdapter):
             headers=dict(request.headers),
             timeout=timeout,
             verify=verify,
+            proxies=dict(proxies or {}),
         )
         self.calls.append(call)
         if self.queue:

@@ -93,6 +93,99 @@ def test_connection_spec_uses_the_nonempty_fallback():
     assert spec["api_key"]["no_log"] is True
     assert spec["api_key"]["fallback"] == (env_fallback_nonempty, ["TELNYX_API_KEY"])
     assert spec["api_url"]["fallback"] == (env_fallback_nonempty, ["TELNYX_BASE_URL"])
+    assert spec["allow_insecure_http"] == dict(type="bool", default=False,
+                                               fallback=(env_fallback_nonempty, ["TELNYX_ALLOW_INSECURE_HTTP"]))
+
+
+# -- where the key may go --------------------------------------------------------
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def proxy_env(monkeypatch):
+    """proxy_env(**variables): exactly these proxy variables (both cases), no other."""
+    def set_env(**variables):
+        for name in PROXY_VARIABLES:
+            for spelled in (name, name.lower()):
+                if name in variables:
+                    monkeypatch.setenv(spelled, variables[name])
+                else:
+                    monkeypatch.delenv(spelled, raising=False)
+    return set_env
+
+
+@pytest.mark.parametrize("url", [
+    "http://api.telnyx.com/v2", "HTTP://API.TELNYX.COM/v2", "http://10.0.0.5:8080/v2", "http://[2001:db8::1]/v2",
+    # names that only look like loopback
+    "http://127.0.0.1.nip.example/v2", "http://localhost.example.com/v2", "http://127.0.0.1@api.example.com/v2",
+    "http://[::ffff:127.0.0.1]/v2", "http://0.0.0.0/v2", "http:///v2",
+])
+def test_plain_http_off_this_machine_is_refused_before_any_request(make_client, transport, api_key, url):
+    with pytest.raises(TelnyxError) as info:
+        make_client(api_url=url)
+    msg = info.value.msg
+    assert "api_url (the option, or TELNYX_BASE_URL) is plain http to " in msg
+    for words in ("the API key would travel in clear text", "Use https://",
+                  "allow_insecure_http: true (or TELNYX_ALLOW_INSECURE_HTTP=true)", "trusted network"):
+        assert words in msg
+    assert api_key not in msg and "127.0.0.1@" not in msg  # the user part of a URL is not echoed
+    assert transport.calls == []
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8081/v2", "http://127.45.6.7/v2", "http://[::1]:4010", "http://localhost:4010/v2",
+    "http://LocalHost/v2", "https://api.telnyx.com/v2", "https://10.0.0.5/v2",
+])
+def test_loopback_http_and_https_are_accepted(make_client, transport, url):
+    transport.push(json=OK)
+    assert make_client(api_url=url).get("/x") == OK
+    assert transport.calls[0].headers["Authorization"].startswith("Bearer ")
+
+
+def test_allow_insecure_http_lets_plain_http_through(make_client, transport, api_key):
+    transport.push(json=OK)
+    make_client(api_url="http://emulator.ci:4010/v2", allow_insecure_http=True).get("/x")
+    assert transport.calls[0].url == "http://emulator.ci:4010/v2/x"
+
+
+@pytest.mark.parametrize("url, validate_certs, allow, expected", [
+    ("https://api.telnyx.com/v2", True, False, []),
+    (None, True, False, []),
+    (None, False, False, ["validate_certs is false: the TLS certificate of api.telnyx.com is not checked"]),
+    ("https://10.1.2.3:8443/v2", False, True, ["validate_certs is false: the TLS certificate of 10.1.2.3 is"]),
+    ("http://127.0.0.1:8081/v2", False, True, []),  # no TLS to weaken, nothing leaves the machine
+    ("http://emulator.ci/v2", True, True, ["allow_insecure_http is true: the API key travels in clear text to "
+                                           "emulator.ci"]),
+])
+def test_transport_warnings(url, validate_certs, allow, expected):
+    found = _client.transport_warnings(url, validate_certs, allow)
+    assert len(found) == len(expected)
+    for warning, start in zip(found, expected):
+        assert warning.startswith(start)
+    if not validate_certs and found:
+        assert "pose as the API, read the API key" in found[0] and "ca_path" in found[0]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8081/v2", "https://[::1]:8443/v2", "http://localhost/v2"])
+def test_loopback_is_reached_directly_never_through_a_proxy(make_client, transport, proxy_env, url):
+    proxy_env(HTTP_PROXY="http://proxy.corp:3128", HTTPS_PROXY="http://proxy.corp:3128",
+              ALL_PROXY="http://proxy.corp:3128")
+    transport.push(json=OK).push(json=OK)
+    client = make_client(api_url=url)
+    client.get("/x")
+    client.get("/y")  # requests adds the environment's proxies to the dict it is given: each request gets a copy
+    assert [call.proxies for call in transport.calls] == [{}, {}]
+
+
+def test_https_proxy_and_no_proxy_from_the_environment_are_honoured(make_client, transport, proxy_env):
+    proxy_env(HTTPS_PROXY="http://proxy.corp:3128")
+    transport.push(json=OK)
+    make_client(api_url="https://api.telnyx.com/v2").get("/x")
+    assert transport.calls[0].proxies.get("https") == "http://proxy.corp:3128"
+    proxy_env(HTTPS_PROXY="http://proxy.corp:3128", NO_PROXY="api.telnyx.com")
+    transport.push(json=OK)
+    make_client(api_url="https://api.telnyx.com/v2").get("/x")
+    assert "https" not in transport.calls[1].proxies
 
 
 # -- pagination ----------------------------------------------------------------
