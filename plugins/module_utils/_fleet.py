@@ -35,6 +35,9 @@ def item_spec():
     spec = uac.connection_fields_spec()
     spec["connection_name"] = dict(spec["connection_name"], required=True)
     spec["state"] = dict(type="str", default="present", choices=["present", "absent"])
+    # per item, over the module's options of the same name
+    spec["update_password"] = dict(type="str", choices=["always", "on_create"], no_log=False)
+    spec["wait_for_registration"] = dict(type="bool")
     return spec
 
 
@@ -194,7 +197,8 @@ def plan_fleet(items, existing, purge=False, purge_tag=None, update_password="on
         if params["state"] == "present":
             desired = _with_tag(desired, current, purge_tag)
         try:
-            outcome, method, payload = uac.plan(desired, current, params["state"], update_password)
+            outcome, method, payload = uac.plan(desired, current, params["state"],
+                                                params.get("update_password") or update_password)
         except ValidationError as exc:
             tasks.append(Task(name, error=str(exc)))
             continue
@@ -227,10 +231,18 @@ def execute_fleet(client, tasks, concurrency):
         list(pool.map(work, writes))
 
 
-def wait_for_registration(client, tasks, params):
-    """Wait for every connection the run leaves present, all at once."""
+def waited_names(items, params):
+    """The connections to wait for: every item's whose own wait_for_registration, else the module's, is true."""
+    return set(item["connection_name"] for item in items
+               if (params["wait_for_registration"] if item.get("wait_for_registration") is None
+                   else item["wait_for_registration"]))
+
+
+def wait_for_registration(client, tasks, params, names=None):
+    """Wait for every connection the run leaves present (or those of ``names``), all at once."""
     named = [(task.name, task.outcome.connection) for task in tasks
-             if task.error is None and task.outcome.action != "deleted" and task.outcome.connection]
+             if task.error is None and task.outcome.action != "deleted" and task.outcome.connection
+             and (names is None or task.name in names)]
     by_name = dict((task.name, task) for task in tasks)
     for name, message in registration.wait_for_connections(client, named, params, workers=params["concurrency"]):
         by_name[name].registration_error = message

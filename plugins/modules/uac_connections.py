@@ -35,6 +35,9 @@ options:
         O(telnyx.sip.uac_connection#module:external_uac_settings), O(telnyx.sip.uac_connection#module:internal_uac_settings),
         O(telnyx.sip.uac_connection#module:tags), and so on, with the same types, choices and limits), plus C(state)
         (V(present), the default, or V(absent)).
+      - An item may also set C(update_password) and C(wait_for_registration), which then win over the options of the
+        same name for that item (the C(telnyx.sip.sip_attach) role sends the password of a trunk whose password it
+        has just changed on the PBX, and waits only for the trunks of the PBXs it manages).
       - Passwords in items are kept out of the module's output like any C(no_log) option.
     type: list
     elements: dict
@@ -227,8 +230,9 @@ def run(module):
     tasks = fleet.plan_fleet(items, existing, params["purge"], params["purge_tag"], params["update_password"])
     if not module.check_mode:
         fleet.execute_fleet(module.client, tasks, params["concurrency"])
-        if params["wait_for_registration"]:
-            fleet.wait_for_registration(module.client, tasks, params)
+        waited = fleet.waited_names(items, params)
+        if waited:
+            fleet.wait_for_registration(module.client, tasks, params, waited)
     result = fleet.fleet_result(tasks, module._diff, params["reveal_secrets"])
     problems = []
     if result["failed_items"]:

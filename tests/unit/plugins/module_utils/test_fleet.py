@@ -61,7 +61,9 @@ def assert_in_order(text, *parts):
 # -- item_spec, validate_items -----------------------------------------------------------------
 def test_item_spec_is_the_connection_fields_with_a_required_name_and_a_state():
     spec = fleet.item_spec()
-    assert set(spec) == set(uac.connection_fields_spec()) | {"state"}
+    assert set(spec) == set(uac.connection_fields_spec()) | {"state", "update_password", "wait_for_registration"}
+    assert spec["update_password"] == dict(type="str", choices=["always", "on_create"], no_log=False)
+    assert spec["wait_for_registration"] == dict(type="bool")
     assert spec["connection_name"]["required"] is True
     assert spec["state"] == dict(type="str", default="present", choices=["present", "absent"])
     assert spec["external_uac_settings"]["options"]["password"]["no_log"] is True
@@ -80,6 +82,22 @@ def test_validate_items_returns_typed_items_in_order():
 def test_validate_items_accepts_an_empty_list_and_the_bounds():
     assert fleet.validate_items([], False, None, 1) == []
     assert fleet.validate_items([], True, TAG, 64, dict(registration_timeout=1, purge_force_all=True)) == []
+
+
+def test_an_item_update_password_wins_over_the_module_option(api):
+    current = existing(api, "pbx-1", tags=[TAG])
+    with_password = trunk("pbx-1", external_uac_settings=dict(trunk("x")["external_uac_settings"], password=PBX_PASSWORD))
+    assert plan([with_password], [current])[0].method is None
+    tasks = plan([dict(with_password, update_password="always")], [current], update_password="on_create")
+    assert tasks[0].method == "PATCH"
+    assert tasks[0].payload == dict(external_uac_settings=dict(with_password["external_uac_settings"]))
+
+
+def test_waited_names_follow_each_item_then_the_module_option():
+    items = [dict(connection_name="a", wait_for_registration=True), dict(connection_name="b"),
+             dict(connection_name="c", wait_for_registration=False)]
+    assert fleet.waited_names(items, dict(wait_for_registration=False)) == {"a"}
+    assert fleet.waited_names(items, dict(wait_for_registration=True)) == {"a", "b"}
 
 
 @pytest.mark.parametrize("items", [[], [dict(connection_name="old", state="absent")]])
@@ -112,7 +130,8 @@ def test_validate_items_reports_every_problem_at_once():
         "dtmf_type, encode_contact_header_enabled, encrypted_media, external_uac_settings, inbound, "
         "internal_uac_settings, ios_push_credential_id, jitter_buffer, noise_suppression, noise_suppression_details, "
         "onnet_t38_passthrough_enabled, outbound, password, rtcp_settings, sip_uri_calling_preference, state, tags, "
-        "user_name, webhook_api_version, webhook_event_failover_url, webhook_event_url, webhook_timeout_secs.; ")
+        "update_password, user_name, wait_for_registration, webhook_api_version, webhook_event_failover_url, "
+        "webhook_event_url, webhook_timeout_secs.; ")
     assert_in_order(
         found,
         "; connections[1] must be a dict of connection options, got 'str'; ",
