@@ -58,16 +58,21 @@ TELNYX_SIP_DOMAIN = "sip.telnyx.com"
 EXTERNAL_KEYS = ("proxy", "transport", "username", "password", "auth_username", "expiration_sec",
                  "outbound_proxy", "from_user", "user_agent")
 TRUNK_KEYS = frozenset(EXTERNAL_KEYS + ("name", "state", "connection_name", "destination_uri", "extension",
-                                        "application", "settings"))
+                                        "application", "settings", "rotate"))
 DEFAULT_KEYS = frozenset(EXTERNAL_KEYS + ("state", "application", "settings"))
 # connection options that the named keys build: settings must not give them
 RESERVED_SETTINGS = frozenset(("connection_name", "external_uac_settings", "internal_uac_settings"))
 SETTINGS_FIELDS = frozenset(uac.FIELDS) - RESERVED_SETTINGS
 CHOICES = dict(transport=("UDP", "TCP", "TLS"), state=("present", "absent"))
+PBX_KINDS = ("none", "asterisk", "kamailio")
+PBX_VAR = "sip_attach_pbx"
 # every variable of the role (its options in meta/argument_specs.yml and its outputs): a host variable named
 # sip_attach_* that is none of these is a typo, and the role warns about it
 ROLE_VARIABLES = frozenset((
-    "sip_attach_trunks", "sip_attach_defaults", "sip_attach_api_key", "sip_attach_api_url",
+    "sip_attach_trunks", "sip_attach_defaults", "sip_attach_pbx", "sip_attach_password_dir",
+    "sip_attach_rotate_passwords", "sip_attach_verify_calls", "sip_attach_asterisk_config_dir", "sip_attach_asterisk_cli",
+    "sip_attach_asterisk_context", "sip_attach_kamailio_kamctl", "sip_attach_kamailio_kamcmd", "sip_attach_pbx_state_dir",
+    "sip_attach_api_key", "sip_attach_api_url",
     "sip_attach_allow_insecure_http", "sip_attach_managed_tag",
     "sip_attach_purge", "sip_attach_purge_force_with_limit", "sip_attach_purge_force_hosts_without_trunks",
     "sip_attach_purge_force_all", "sip_attach_report_dir", "sip_attach_no_log", "sip_attach_concurrency",
@@ -76,6 +81,7 @@ ROLE_VARIABLES = frozenset((
     "sip_attach_result", "sip_attach_my_results",
 ))
 MAX_LISTED = 25
+PLACEHOLDER_PASSWORD = "(generated on the first real run)"
 
 _SIMPLE_REF = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
 _LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
@@ -246,6 +252,9 @@ def _check_fields(data, allowed, what):
             if _text(value) not in CHOICES[key]:
                 hint = " (in upper case)" if str(value).upper() in CHOICES[key] else ""
                 problems.append("%s must be one of %s%s, got %r" % (key, ", ".join(CHOICES[key]), hint, value))
+        elif key == "rotate":
+            if not isinstance(value, bool):
+                problems.append("rotate must be true or false, got %r" % (value,))
         elif key == "expiration_sec":
             if isinstance(value, bool) or not isinstance(value, int):
                 problems.append("expiration_sec must be a whole number of seconds, got %r" % (value,))
@@ -294,6 +303,9 @@ class Trunk:
         self.name = name if isinstance(name, string_types) and name else None
         self.connection_name = connection_name(self.host, trunk) if self.name or trunk.get("connection_name") else None
         self.problems = []
+        self.pbx = "none"          # the kind of PBX the role manages on this trunk's host
+        self.password_file = None  # where its generated password is kept on the controller, when it has one
+        self.rotate = False
 
     @property
     def label(self):
@@ -340,7 +352,8 @@ class Trunk:
                 external[key] = value if key == "expiration_sec" else _text(value)
         if external.get("username") is None and self.trunk.get("extension") is not None:
             external["username"] = _text(self.trunk["extension"])
-        missing = [key for key in ("username", "password") if external.get(key) in (None, "")]
+        missing = [key for key in ("username", "password") if external.get(key) in (None, "")
+                   and not (key == "password" and self.password_file)]
         if missing:
             raise _Problems(["%s is missing (set it in the trunk or in %s)" % (key, self.defaults_var)
                              for key in missing])
@@ -350,8 +363,24 @@ class Trunk:
                     external_uac_settings=external, internal_uac_settings=dict(destination_uri=uri))
         return item
 
+    def pbx_account(self, item):
+        """What the PBX adapter needs to hold this trunk's account (its password included)."""
+        account = dict(name=self.name, connection_name=self.connection_name, state=self.state)
+        if item.get("state") != "present":
+            return account
+        external = item["external_uac_settings"]
+        username = external["username"]
+        account.update(
+            username=username, auth_username=external.get("auth_username") or username,
+            password=external.get("password"), domain=sip_domain(external["proxy"]),
+            extension=_text(self.trunk.get("extension")) or username, transport=external.get("transport") or "UDP",
+            dtmf=item.get("dtmf_type"), codecs=_pbx_codecs((item.get("inbound") or {}).get("codecs")))
+        return account
+
     def password_source(self):
         """Where the password comes from, in words (never the value)."""
+        if self.password_file and self.trunk.get("password") is None and self.defaults.get("password") is None:
+            return "generated: %s (on the controller)" % self.password_file
         view = self.view
         if self.trunk.get("password") is not None:
             raw = _raw_item(view.raw.get(self.trunks_var), self.index, "password")
@@ -378,6 +407,7 @@ class Trunk:
             username=username, auth_username=_text(self.value("auth_username")),
             password_source=self.password_source() if present else None,
             error="; ".join(self.problems) if self.problems else None,
+            pbx=None if self.pbx == "none" else self.pbx, pbx_registration=None, test_call=None,
         )
 
 
@@ -396,9 +426,13 @@ def _hosts_list(hosts, what="hosts"):
 class Gathered:
     """The trunks of many hosts, read in one pass and checked against every rule the API enforces."""
 
-    def __init__(self, hostvars, hosts, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR):
+    def __init__(self, hostvars, hosts, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR, password_dir=None,
+                 rotate_all=False):
         self.trunks_var = trunks_var
         self.defaults_var = defaults_var
+        self.password_dir = password_dir or None
+        self.rotate_all = rotate_all
+        self.pbx_hosts = {}              # host -> kind, for the hosts whose PBX the role manages
         self.trunks = []
         self.problems = []               # problems that are not one trunk's (a host's defaults, unreadable vars)
         self.hosts_without_trunks = []   # hosts that do not define trunks_var at all
@@ -440,10 +474,13 @@ class Gathered:
         if not isinstance(defaults, Mapping):
             defaults = {}
         address = view.get("ansible_host") or host
+        pbx = self._pbx_kind(view)
         for index, trunk in enumerate(trunks):
             entry = Trunk(view, index, trunk if isinstance(trunk, Mapping) else {}, defaults, address,
                           self.trunks_var, self.defaults_var)
             self.trunks.append(entry)
+            if pbx:
+                self._manage_password(entry, pbx)
             if not isinstance(trunk, Mapping):
                 entry.problems.append("each trunk must be a dict, got %s" % type(trunk).__name__)
                 continue
@@ -454,6 +491,54 @@ class Gathered:
                 entry.problems.append("%s of this host is wrong (see above)" % self.defaults_var)
             if not entry.problems:
                 self._check_api_rules(entry)
+
+    def _pbx_kind(self, view):
+        """The kind of PBX the role manages on this host (None for none), or a problem."""
+        try:
+            kind = _text(view.get(PBX_VAR)) or "none"
+        except AnsibleError as exc:
+            self.problems.append("host %s: %s cannot be read: %s" % (view.host, PBX_VAR, _first_line(exc)))
+            return None
+        if kind not in PBX_KINDS:
+            self.problems.append("host %s: %s must be one of %s, got %r" % (view.host, PBX_VAR, ", ".join(PBX_KINDS),
+                                                                             kind))
+            return None
+        if kind == "none":
+            return None
+        self.pbx_hosts[view.host] = kind
+        return kind
+
+    def _manage_password(self, entry, pbx):
+        """A trunk on a managed PBX: a password it lacks is generated, and kept in sip_attach_password_dir."""
+        entry.pbx = pbx
+        trunk = entry.trunk if isinstance(entry.trunk, Mapping) else {}
+        given = entry.value("password") not in (None, "")
+        entry.rotate = bool(trunk.get("rotate") is True or self.rotate_all)
+        if given:
+            if trunk.get("rotate") is True:
+                entry.problems.append("rotate needs a generated password, and this one comes from the inventory: "
+                                      "change it there (the role sets the new one on the PBX, then on Telnyx)")
+            entry.rotate = False
+            return
+        if self.password_dir is None:
+            entry.problems.append("password is missing: give one (a vault variable), or set sip_attach_password_dir "
+                                  "so the role generates one for both the PBX and Telnyx")
+            return
+        entry.password_file = "%s/%s/%s" % (self.password_dir.rstrip("/"), _file_name(entry.host),
+                                            _file_name(entry.name or "trunk-%d" % entry.index))
+
+    def pbx(self):
+        """The managed PBX hosts: host -> {kind, trunks: [account, ...]} (passwords included)."""
+        out = dict((host, dict(kind=kind, trunks=[])) for host, kind in self.pbx_hosts.items())
+        for entry in self.trunks:
+            if entry.host in out and not entry.problems:
+                out[entry.host]["trunks"].append(entry.pbx_account(entry.item()))
+        return out
+
+    def generate(self):
+        """The passwords to generate (or read back) on the controller: [{connection_name, file, rotate}]."""
+        return [dict(connection_name=entry.connection_name, file=entry.password_file, rotate=entry.rotate)
+                for entry in self.trunks if entry.password_file and not entry.problems and entry.present]
 
     def _check_api_rules(self, entry):
         try:
@@ -499,6 +584,21 @@ class Gathered:
                 % (name, _suggest(name, ROLE_VARIABLES), "s" if len(hosts) > 1 else "", _listed(hosts)))
 
 
+# Telnyx's codec names -> the PBX's (Asterisk's), for the audio codecs a PBX can offer
+PBX_CODECS = {"G711U": "ulaw", "G711A": "alaw", "G722": "g722", "G729": "g729", "OPUS": "opus"}
+
+
+def _pbx_codecs(codecs):
+    """The connection's inbound codecs the PBX knows, in order (None: the PBX's default, G.711)."""
+    names = [PBX_CODECS[codec.upper()] for codec in codecs or [] if isinstance(codec, string_types)
+             and codec.upper() in PBX_CODECS]
+    return names or None
+
+
+def _file_name(name):
+    return re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).lstrip(".") or "_"
+
+
 def _first_line(exc):
     text = str(getattr(exc, "message", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -530,13 +630,15 @@ def sip_attach_connections(hostvars, hosts, trunks_var=TRUNKS_VAR, defaults_var=
     return gathered.items()
 
 
-def _play_level_problems(gathered, play_host, play_trunks, play_defaults):
-    """Trunks or defaults that the play sets above the inventory, where the role cannot read them per host."""
+def _play_level_problems(gathered, play_host, play_trunks, play_defaults, play_pbx=_MISSING):
+    """Trunks, defaults or the PBX kind that the play sets above the inventory, where the role cannot read them per
+    host."""
     view = gathered.views.get(play_host)
     if view is None:
         return []
     problems = []
-    for var, value, empty in ((gathered.trunks_var, play_trunks, []), (gathered.defaults_var, play_defaults, {})):
+    for var, value, empty in ((gathered.trunks_var, play_trunks, []), (gathered.defaults_var, play_defaults, {}),
+                              (PBX_VAR, play_pbx, "none")):
         if value is _MISSING:
             continue
         try:
@@ -571,14 +673,17 @@ def _purge_problems(gathered, purge, force_all, force_hosts_without_trunks, mana
 
 def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_trunks=_MISSING, play_defaults=_MISSING,
                      purge=False, purge_force_all=False, purge_force_hosts_without_trunks=False, managed_tag=None,
-                     limit=None, purge_force_with_limit=False, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR):
+                     limit=None, purge_force_with_limit=False, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR,
+                     play_pbx=_MISSING, password_dir=None, rotate_passwords=False):
     """Everything the sip_attach role needs before it sends anything, from one pass over the hosts.
 
     Returns ``problems`` (why nothing may be sent; empty when all is well),
     ``connections`` (the module's items, empty when there are problems: they
-    hold passwords) and ``rows`` (one report row per trunk, no password).
+    hold passwords), ``rows`` (one report row per trunk, no password), and for
+    the managed PBXs ``pbx_hosts``, ``pbx`` (host -> kind and accounts) and
+    ``generate`` (the passwords to generate on the controller).
     """
-    gathered = Gathered(hostvars, hosts, trunks_var, defaults_var)
+    gathered = Gathered(hostvars, hosts, trunks_var, defaults_var, password_dir, rotate_passwords)
     gathered.warn_unknown_variables()
     problems = []
     failed = [host for host in _hosts_list(failed_hosts or [], "failed hosts")]
@@ -589,7 +694,7 @@ def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_tr
             "sip_attach_purge is refused in a play limited with --limit (%s): it would delete the connections of the "
             "hosts outside the limit. Purge from an unlimited play, or set sip_attach_purge_force_with_limit: true if "
             "this limited play still covers every managed trunk." % limit)
-    problems.extend(_play_level_problems(gathered, play_host, play_trunks, play_defaults))
+    problems.extend(_play_level_problems(gathered, play_host, play_trunks, play_defaults, play_pbx))
     problems.extend(_purge_problems(gathered, purge, purge_force_all, purge_force_hosts_without_trunks, managed_tag))
     problems.extend(gathered.all_problems())
     return dict(
@@ -598,7 +703,111 @@ def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_tr
         connections=[] if problems else gathered.items(),
         rows=gathered.rows(),
         hosts=len(gathered.views),
+        pbx_hosts=[] if problems else sorted(gathered.pbx_hosts),
+        pbx={} if problems else gathered.pbx(),
+        generate=[] if problems else gathered.generate(),
     )
+
+
+def sip_attach_with_passwords(data, passwords):
+    """The input of sip_attach_input with the generated passwords (connection name -> password) filled in."""
+    if not isinstance(data, Mapping) or not isinstance(passwords, Mapping):
+        raise AnsibleFilterError("sip_attach_with_passwords takes the result of sip_attach_input and a dict of passwords")
+    data = dict(data)
+    passwords = dict(passwords)
+    for entry in data.get("generate") or []:
+        # check mode reads back only the passwords that exist: the others are a placeholder for the plan
+        passwords.setdefault(entry["connection_name"], PLACEHOLDER_PASSWORD)
+    connections = []
+    for item in data.get("connections") or []:
+        password = passwords.get(item.get("connection_name"))
+        if password is not None and item.get("state") == "present":
+            item = dict(item, external_uac_settings=dict(item["external_uac_settings"], password=password))
+        connections.append(item)
+    pbx = {}
+    for host, managed in (data.get("pbx") or {}).items():
+        accounts = [dict(account, password=passwords[account["connection_name"]])
+                    if account.get("connection_name") in passwords and account.get("state") == "present" else account
+                    for account in managed["trunks"]]
+        pbx[host] = dict(managed, trunks=accounts)
+    data.update(connections=connections, pbx=pbx)
+    return data
+
+
+def _host_fact(hostvars, host, name):
+    try:
+        return HostView(hostvars, host).get(name)
+    except (AnsibleError, AnsibleFilterError):
+        return None
+
+
+def sip_attach_after_pbx(data, hostvars, alive=None, wait_for_registration=False):
+    """What to send to Telnyx once the PBX side has run on every managed PBX host.
+
+    The trunks of a host whose PBX side failed (``_sip_attach_pbx_failed``)
+    are left out, and purge is held back for the run (their connections must
+    survive it). A trunk whose password changed on its PBX gets its password
+    sent to Telnyx whatever update_password says, and the trunks of managed
+    PBXs are waited for (registration) when asked. A managed PBX host that is
+    no longer in ``alive`` (the play's hosts) counts as failed.
+    """
+    failed = {}
+    changed = set()
+    for host in data.get("pbx_hosts") or []:
+        message = _host_fact(hostvars, host, "_sip_attach_pbx_failed")
+        if not message and alive is not None and host not in alive:
+            message = "the host failed during the PBX side (see its errors above)"
+        if message:
+            failed[host] = _text(message)
+            continue
+        outcome = _host_fact(hostvars, host, "_sip_attach_pbx_outcome") or {}
+        changed.update((host, name) for name in outcome.get("password_changed") or [])
+    names = dict((account["connection_name"], (host, account.get("name")))
+                 for host, managed in (data.get("pbx") or {}).items() for account in managed["trunks"])
+    connections = []
+    for item in data.get("connections") or []:
+        owner = names.get(item.get("connection_name"))
+        if owner is not None:
+            if owner[0] in failed:
+                continue
+            item = dict(item)
+            if owner in changed:
+                item["update_password"] = "always"
+            if wait_for_registration and item.get("state") == "present":
+                item["wait_for_registration"] = True
+        connections.append(item)
+    return dict(connections=connections, pbx_failed=failed, purge_held=bool(failed))
+
+
+def sip_attach_pbx_checks(hostvars, hosts, failed=None):
+    """What each managed PBX saw: host -> {failed, registration: {trunk: text}, calls: {trunk: text}}."""
+    checks = {}
+    for host in _hosts_list(hosts):
+        checks[host] = dict(
+            failed=(failed or {}).get(host) or _host_fact(hostvars, host, "_sip_attach_pbx_failed"),
+            registration=_host_fact(hostvars, host, "_sip_attach_pbx_view") or {},
+            calls=_host_fact(hostvars, host, "_sip_attach_pbx_calls") or {},
+        )
+    return checks
+
+
+def sip_attach_pbx_problems(checks, verify_calls=False):
+    """The PBX hosts that failed, the trunks their PBX does not see registered and the test calls not answered."""
+    problems = []
+    for host in sorted(checks or {}):
+        check = checks[host]
+        if check.get("failed"):
+            problems.append("host %s: the PBX side failed, nothing of this host was sent to Telnyx: %s"
+                            % (host, check["failed"]))
+            continue
+        for trunk, seen in sorted((check.get("registration") or {}).items()):
+            if seen != "registered":
+                problems.append("host %s, trunk %s: the PBX does not see Telnyx registered (%s)" % (host, trunk, seen))
+        if verify_calls:
+            for trunk, call in sorted((check.get("calls") or {}).items()):
+                if call != "answered":
+                    problems.append("host %s, trunk %s: the test call was not answered (%s)" % (host, trunk, call))
+    return problems
 
 
 def _result_lines(result):
@@ -614,8 +823,11 @@ RESULT_KEYS = ("action", "id", "fqdn", "user_name", "destination_uri", "registra
                "auth_username", "error")
 
 
-def join_result(rows, result):
-    """The rows with what the run did to each (``not sent`` where it has no line), plus one row per purged connection."""
+def join_result(rows, result, pbx=None):
+    """The rows with what the run did to each (``not sent`` where it has no line), plus one row per purged connection.
+
+    ``pbx`` (from sip_attach_pbx_checks) adds what each managed PBX saw.
+    """
     by_name, lines = _result_lines(result)
     joined = []
     names = set()
@@ -623,6 +835,13 @@ def join_result(rows, result):
         row = dict(row)
         names.add(row.get("connection_name"))
         line = by_name.get(row.get("connection_name"))
+        check = (pbx or {}).get(row.get("pbx_host"))
+        if check is not None:
+            row["pbx_registration"] = (check.get("registration") or {}).get(row.get("trunk"))
+            row["test_call"] = (check.get("calls") or {}).get(row.get("trunk"))
+            if check.get("failed"):
+                row["error"] = "; ".join(part for part in (row.get("error"), "PBX side failed: %s" % check["failed"])
+                                         if part)
         if line is None:
             row["action"] = row.get("action") or "not sent"
         else:
@@ -648,7 +867,7 @@ def sip_attach_worksheet(hostvars, hosts, result=None, trunks_var=TRUNKS_VAR, de
 
 REPORT_COLUMNS = ("pbx_host", "trunk", "connection_name", "state", "action", "id", "fqdn", "user_name",
                   "destination_uri", "registration_status", "sip_domain", "proxy", "transport", "username",
-                  "auth_username", "password_source", "error")
+                  "auth_username", "password_source", "error", "pbx", "pbx_registration", "test_call")
 REPORT_ACTIONS = fleet.ACTIONS + ("not sent",)
 
 
@@ -692,11 +911,15 @@ def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit
     if unknown:
         lines.append("- no result: %d" % unknown)
     lines.extend(["", "## Connections", ""])
+    managed = any(row.get("pbx") for row in rows)
+    pbx_headers = ("PBX", "registered as the PBX sees it", "test call") if managed else ()
     lines.extend(_md_table(
-        ("PBX host", "trunk", "connection name", "action", "id", "fqdn", "destination_uri", "registration status"),
+        ("PBX host", "trunk", "connection name", "action", "id", "fqdn", "destination_uri",
+         "registration status") + pbx_headers,
         [(row.get("pbx_host") or "(purged)", row.get("trunk"), row.get("connection_name"),
           "%s: %s" % (row.get("action"), row["error"]) if row.get("error") else row.get("action"),
           row.get("id"), row.get("fqdn"), row.get("destination_uri"), row.get("registration_status"))
+         + ((row.get("pbx") or "none", row.get("pbx_registration"), row.get("test_call")) if managed else ())
          for row in rows]))
     lines.extend(["", "## PBX worksheet", "",
                   "For each PBX: Telnyx registers to the proxy as the username below. The PBX must serve the SIP",
@@ -713,7 +936,8 @@ def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit
     return "\n".join(lines) + "\n"
 
 
-def sip_attach_report(rows, check_mode=False, managed_tag=None, purge=False, limit=None, result=None, run_error=None):
+def sip_attach_report(rows, check_mode=False, managed_tag=None, purge=False, limit=None, result=None, run_error=None,
+                      pbx=None):
     """The report files: a list of {name, content} (Markdown and CSV) from report rows.
 
     With ``result`` (the registered result of the connections task, or ``{}``
@@ -722,7 +946,7 @@ def sip_attach_report(rows, check_mode=False, managed_tag=None, purge=False, lim
     """
     if not isinstance(rows, list):
         raise AnsibleFilterError("sip_attach_report takes the list of rows of sip_attach_worksheet")
-    rows = join_result(rows, result) if result is not None else [dict(row) for row in rows]
+    rows = join_result(rows, result, pbx) if result is not None else [dict(row) for row in rows]
     return [
         dict(name="sip-attach-report.md", content=report_markdown(rows, check_mode, managed_tag, purge, limit,
                                                                   run_error)),
@@ -746,6 +970,10 @@ class FilterModule(object):
     def filters(self):
         return {
             "sip_attach_input": sip_attach_input,
+            "sip_attach_with_passwords": sip_attach_with_passwords,
+            "sip_attach_after_pbx": sip_attach_after_pbx,
+            "sip_attach_pbx_checks": sip_attach_pbx_checks,
+            "sip_attach_pbx_problems": sip_attach_pbx_problems,
             "sip_attach_connections": sip_attach_connections,
             "sip_attach_worksheet": sip_attach_worksheet,
             "sip_attach_host_results": sip_attach_host_results,

@@ -299,7 +299,7 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_play_start(self, play):
         self.plays.append({'play': {'name': play.get_name()}, 'tasks': []})
 
-    def v2_playbook_on_task_start(self, task, is_conditional):
+    def v2_playbook_on_task_start(self, task, is_conditional=False):
         entry = {'task': {'name': task.get_name(), 'action': task.action}, 'hosts': {}}
         self.tasks[task._uuid] = entry
         self.plays[-1]['tasks'].append(entry)

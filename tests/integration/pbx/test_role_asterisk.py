@@ -1,0 +1,236 @@
+"""The sip_attach role over a fleet of three real Asterisk 22 PBXs (sip_attach_pbx: asterisk) and the emulator.
+
+Each PBX host of the inventory is one Asterisk instance on 127.0.0.1 (its own config folder, its own CLI
+command through chroot), reached with the local connection. The role writes each trunk's PJSIP account on
+its PBX, then the UAC connections on Telnyx (the emulator, through Prism), then checks from both sides;
+the emulator really registers to each Asterisk and answers the test calls.
+"""
+
+import csv
+import io
+import json
+import shutil
+import sys
+import threading
+import time
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.conftest import PlaybookRunner
+from tests.tools.asterisk_pbx import parse_contacts
+
+pytestmark = [pytest.mark.integration]
+
+APP = "assistant-3fa85f64-5717-4562-b3fc-2c963f66afa6"
+HOSTS = ("pbx1", "pbx2", "pbx3")
+
+
+@pytest.fixture(scope="module")
+def pbxs(asterisk_pbxs):
+    return dict(zip(HOSTS, asterisk_pbxs(3)))
+
+
+@pytest.fixture
+def emulator(make_emulator):
+    handle = make_emulator("--registration-delay", "0.2", "--sip-timeout", "1", "--registration-retry", "1",
+                           fresh=True)
+    return handle
+
+
+class Fleet:
+    def __init__(self, tmp_path, pbxs, emulator):
+        self.root = tmp_path / "inventory"
+        self.reports = tmp_path / "reports"
+        self.pbxs = pbxs
+        self.emulator = emulator
+        self.runner = PlaybookRunner(tmp_path, emulator)
+        (self.root / "group_vars").mkdir(parents=True)
+        self.trunks = {}
+        for index, host in enumerate(HOSTS):
+            self.trunks[host] = [
+                {"name": "main", "extension": "%d001" % (index + 1), "password": "{{ vault_%s_main }}" % host},
+                {"name": "sales", "extension": "%d002" % (index + 1), "username": "sales%d" % (index + 1),
+                 "password": "{{ vault_%s_sales }}" % host},
+            ]
+        self.secrets = dict(("vault_%s_%s" % (host, name), "Secret-%s-%s-pw" % (host, name))
+                            for host in HOSTS for name in ("main", "sales"))
+        (self.root / "group_vars" / "pbx.yml").write_text(yaml.safe_dump(dict(
+            self.secrets, sip_attach_pbx="asterisk",
+            sip_attach_defaults={"transport": "UDP", "application": APP})))
+        self.write()
+
+    def write(self):
+        hosts = {}
+        for host, pbx in self.pbxs.items():
+            hosts[host] = {
+                "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                "sip_attach_asterisk_config_dir": pbx.config_dir, "sip_attach_asterisk_cli": pbx.cli,
+                "sip_attach_defaults": {"transport": "UDP", "application": APP, "proxy": pbx.proxy},
+                "sip_attach_trunks": self.trunks[host]}
+        (self.root / "hosts.yml").write_text(yaml.safe_dump({"pbx": {"hosts": hosts}}))
+
+    def run(self, *args, role_vars=None):
+        role = {"role": "telnyx.sip.sip_attach", "vars": dict({
+            "sip_attach_report_dir": str(self.reports), "sip_attach_registration_timeout": 30,
+            "sip_attach_registration_poll_interval": 0.5}, **(role_vars or {}))}
+        play = {"name": "sip attach", "hosts": "pbx", "gather_facts": False, "roles": [role]}
+        return self.runner(play, "-i", str(self.root / "hosts.yml"), *args)
+
+    def output(self, result):
+        text = result.stdout + result.stderr
+        for secret in self.secrets.values():
+            assert secret not in text
+        return text
+
+    def rows(self):
+        return list(csv.DictReader(io.StringIO((self.reports / "sip-attach-report.csv").read_text())))
+
+    def connections(self):
+        data = self.emulator.call("GET", "/uac_connections", params={"page[size]": 250}).json()["data"]
+        return dict((conn["connection_name"], conn) for conn in data)
+
+
+@pytest.fixture
+def fleet(tmp_path, pbxs, emulator):
+    fleet = Fleet(tmp_path, pbxs, emulator)
+    yield fleet
+    for pbx in pbxs.values():  # the next test starts from PBXs without the role's sections
+        for name in ("sip_attach_pjsip.conf", "sip_attach_extensions.conf"):
+            pbx.write_config(name, "")
+        shutil.rmtree(Path(pbx.config_dir) / "sip_attach_auth", ignore_errors=True)
+        pbx.reload_pjsip()
+        pbx.command("dialplan reload")
+
+
+def test_first_run_configures_both_sides_registers_and_answers_test_calls_then_changes_nothing(fleet, pbxs):
+    result = fleet.run(role_vars={"sip_attach_verify_calls": True})
+    output = fleet.output(result)
+    assert result.rc == 0, output
+    # the PBX side: every trunk's account, Telnyx registered as each
+    for index, (host, pbx) in enumerate(pbxs.items()):
+        contacts = parse_contacts(pbx.command("pjsip show contacts"))
+        assert sorted(contacts) == sorted(["%d001" % (index + 1), "sales%d" % (index + 1)]), (host, contacts)
+        with open("%s/pjsip.conf" % pbx.config_dir, encoding="utf-8") as handle:
+            assert handle.read().count("#include sip_attach_pjsip.conf") == 1
+    # Telnyx's side agrees
+    connections = fleet.connections()
+    assert sorted(connections) == sorted("%s-%s" % (host, name) for host in HOSTS for name in ("main", "sales"))
+    rows = fleet.rows()
+    assert [(row["pbx_host"], row["trunk"], row["action"], row["registration_status"], row["pbx_registration"],
+             row["test_call"]) for row in rows] == [
+        (host, name, "created", "Registered", "registered", "answered") for host in HOSTS for name in ("main", "sales")]
+    # one test call per trunk reached Telnyx, which routes it to the trunk's destination_uri
+    calls = fleet.emulator.calls()
+    assert sorted((call["connection_name"], call["destination_uri"], call["status"]) for call in calls) == sorted(
+        ("%s-%s" % (host, name), "%s@%s.sip.telnyx.com" % (trunk["extension"], APP), 200)
+        for host in HOSTS for name, trunk in zip(("main", "sales"), fleet.trunks[host]))
+    # a second run changes nothing on either side
+    mtimes = dict((pbx.name, (Path(pbx.config_dir) / "sip_attach_pjsip.conf").stat().st_mtime) for pbx in pbxs.values())
+    count = len(fleet.emulator.requests())
+    again = fleet.run()
+    assert again.rc == 0, fleet.output(again)
+    assert dict((host, stats["changed"]) for host, stats in again.stats.items()) == dict((host, 0) for host in HOSTS)
+    assert [entry["method"] for entry in fleet.emulator.requests()[count:] if entry["method"] != "GET"] == []
+    assert mtimes == dict((pbx.name, (Path(pbx.config_dir) / "sip_attach_pjsip.conf").stat().st_mtime)
+                          for pbx in pbxs.values())
+    assert [row["pbx_registration"] for row in fleet.rows()] == ["registered"] * 6
+
+
+def test_a_foreign_section_and_an_unreachable_pbx_are_named_while_the_others_roll_out(fleet, pbxs):
+    foreign = pbxs["pbx3"]
+    foreign.write_config("pjsip.d/theirs.conf", "[3001]\ntype = aor\nmax_contacts = 1\n")
+    try:
+        hosts = yaml.safe_load((fleet.root / "hosts.yml").read_text())
+        hosts["pbx"]["hosts"]["pbx4"] = {
+            "ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_connection": "ssh",
+            "ansible_python_interpreter": sys.executable, "sip_attach_pbx": "asterisk",
+            "sip_attach_defaults": {"transport": "UDP", "application": APP, "proxy": "127.0.0.1:9"},
+            "sip_attach_trunks": [{"name": "main", "extension": "4001", "password": "Secret-pbx4-main-pw"}]}
+        (fleet.root / "hosts.yml").write_text(yaml.safe_dump(hosts))
+        fleet.secrets["pbx4"] = "Secret-pbx4-main-pw"
+        result = fleet.run()
+        output = fleet.output(result)
+        assert result.rc != 0
+        assert "host pbx3: %s/pjsip.d/theirs.conf line 1 defines [3001], which the sip_attach role does not own" \
+            % foreign.config_dir in output
+        assert "host pbx4: the PBX side failed, nothing of this host was sent to Telnyx: " in output
+        assert sorted(fleet.connections()) == ["pbx1-main", "pbx1-sales", "pbx2-main", "pbx2-sales"]
+        with open("%s/theirs.conf" % (foreign.config_dir + "/pjsip.d"), encoding="utf-8") as handle:
+            assert handle.read() == "[3001]\ntype = aor\nmax_contacts = 1\n"
+        actions = dict(((row["pbx_host"], row["trunk"]), (row["action"], row["error"])) for row in fleet.rows())
+        assert actions[("pbx3", "main")][0] == "not sent" and "PBX side failed" in actions[("pbx3", "main")][1]
+        assert actions[("pbx4", "main")][0] == "not sent"
+        assert actions[("pbx1", "main")] == ("created", "")
+    finally:
+        (Path(foreign.config_dir) / "pjsip.d" / "theirs.conf").unlink()
+
+
+def test_check_diff_shows_both_sides_without_a_password_and_changes_nothing(fleet, pbxs):
+    result = fleet.run("--check", "--diff")
+    output = fleet.output(result)
+    assert result.rc == 0, output
+    assert "sip_attach_pjsip.conf" in output and "[1001]" in output and "type = endpoint" in output
+    assert "auth of trunk main (1001): created or changed (password hidden)" in output
+    assert fleet.connections() == {}
+    assert not (Path(pbxs["pbx1"].config_dir) / "sip_attach_auth").exists()
+    assert [row["action"] for row in fleet.rows()] == ["created"] * 6
+
+
+def test_generated_passwords_rotate_without_the_contact_ever_disappearing(fleet, pbxs, tmp_path):
+    for host in HOSTS:
+        for trunk in fleet.trunks[host]:
+            trunk.pop("password")
+    fleet.write()
+    password_dir = tmp_path / "passwords"
+    first = fleet.run(role_vars={"sip_attach_password_dir": str(password_dir)})
+    assert first.rc == 0, fleet.output(first)
+    stored = password_dir / "pbx1" / "main"
+    old = stored.read_text().strip()
+    assert len(old) == 32 and oct(stored.stat().st_mode & 0o777) == "0o600"
+    assert oct((password_dir / "pbx1").stat().st_mode & 0o777) == "0o700"
+    fleet.secrets.update(("generated-%s" % path, path.read_text().strip())
+                         for path in password_dir.glob("*/*"))
+    pbx = pbxs["pbx1"]
+    assert "1001" in parse_contacts(pbx.command("pjsip show contacts"))
+    watching, gaps = [True], []
+
+    def watch():
+        while watching:
+            if "1001" not in parse_contacts(pbx.command("pjsip show contacts")):
+                gaps.append(time.monotonic())
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        fleet.trunks["pbx1"][0]["rotate"] = True
+        fleet.write()
+        rotated = fleet.run(role_vars={"sip_attach_password_dir": str(password_dir)})
+        time.sleep(2)
+    finally:
+        watching.clear()
+        watcher.join()
+    assert rotated.rc == 0, fleet.output(rotated)
+    new = stored.read_text().strip()
+    assert new != old and len(new) == 32
+    assert gaps == []
+    assert new not in rotated.stdout + rotated.stderr
+    # Telnyx got the new password: it registers with it; a REGISTER with the old one is refused
+    row = [row for row in fleet.rows() if row["connection_name"] == "pbx1-main"][0]
+    assert row["action"] == "updated" and row["pbx_registration"] == "registered"
+    stale = fleet.emulator.call("POST", "/uac_connections", {
+        "connection_name": "stale-1001", "external_uac_settings": {
+            "proxy": pbx.proxy, "username": "1001", "password": old, "transport": "UDP"}})
+    assert stale.status_code == 201
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        status = fleet.emulator.call("GET", "/sip_registration_status", params={
+            "credential_type": "uac_external_credential", "connection_id": stale.json()["data"]["id"]}).json()
+        if status.get("last_registration_response"):
+            break
+        time.sleep(0.3)
+    assert status["registered"] is False and status["last_registration_response"].startswith("401"), status
+    assert json.dumps(status).find(old) == -1
