@@ -500,8 +500,8 @@ class Gathered:
             self.problems.append("host %s: %s cannot be read: %s" % (view.host, PBX_VAR, _first_line(exc)))
             return None
         if kind not in PBX_KINDS:
-            self.problems.append("host %s: %s must be one of %s, got %r" % (view.host, PBX_VAR, ", ".join(PBX_KINDS),
-                                                                             kind))
+            self.problems.append("host %s: %s must be one of %s, got %r"
+                                 % (view.host, PBX_VAR, ", ".join(PBX_KINDS), kind))
             return None
         if kind == "none":
             return None
@@ -512,6 +512,8 @@ class Gathered:
         """A trunk on a managed PBX: a password it lacks is generated, and kept in sip_attach_password_dir."""
         entry.pbx = pbx
         trunk = entry.trunk if isinstance(entry.trunk, Mapping) else {}
+        if not entry.present:
+            return
         given = entry.value("password") not in (None, "")
         entry.rotate = bool(trunk.get("rotate") is True or self.rotate_all)
         if given:
@@ -686,7 +688,7 @@ def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_tr
     gathered = Gathered(hostvars, hosts, trunks_var, defaults_var, password_dir, rotate_passwords)
     gathered.warn_unknown_variables()
     problems = []
-    failed = [host for host in _hosts_list(failed_hosts or [], "failed hosts")]
+    failed = _hosts_list(failed_hosts or [], "failed hosts")
     if failed:
         problems.append("These hosts failed before the rollout (see their errors above): %s." % _listed(failed))
     if purge and limit and not purge_force_with_limit:

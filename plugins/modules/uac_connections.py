@@ -48,8 +48,8 @@ options:
       - Delete every connection that carries O(purge_tag) and is not named in O(connections).
       - Needs O(purge_tag); connections without that tag are never touched.
       - Refused, before any request, when O(connections) holds no item in state V(present) (an empty list, for
-        example a variable that came out empty): that would delete every managed connection of the account. Set
-        O(purge_force_all=true) when that is what you mean.
+        example a variable that came out empty), because that would delete every managed connection of the account.
+        Set O(purge_force_all=true) when that is what you mean.
     type: bool
     default: false
     version_added: 0.1.0

@@ -57,12 +57,12 @@ class Fleet:
             ]
         self.secrets = dict(("vault_%s_%s" % (host, name), "Secret-%s-%s-pw" % (host, name))
                             for host in HOSTS for name in ("main", "sales"))
-        (self.root / "group_vars" / "pbx.yml").write_text(yaml.safe_dump(dict(
-            self.secrets, sip_attach_pbx="asterisk",
-            sip_attach_defaults={"transport": "UDP", "application": APP})))
         self.write()
 
     def write(self):
+        (self.root / "group_vars" / "pbx.yml").write_text(yaml.safe_dump(dict(
+            dict((name, value) for name, value in self.secrets.items() if name.startswith("vault_")),
+            sip_attach_pbx="asterisk")))
         hosts = {}
         for host, pbx in self.pbxs.items():
             hosts[host] = {
@@ -234,3 +234,27 @@ def test_generated_passwords_rotate_without_the_contact_ever_disappearing(fleet,
         time.sleep(0.3)
     assert status["registered"] is False and status["last_registration_response"].startswith("401"), status
     assert json.dumps(status).find(old) == -1
+
+
+def test_a_password_changed_in_the_vault_and_a_removed_trunk_reach_both_sides(fleet, pbxs):
+    first = fleet.run()
+    assert first.rc == 0, fleet.output(first)
+    count = len(fleet.emulator.requests())
+    fleet.secrets["vault_pbx2_main"] = "Changed-pbx2-main-pw"
+    removed = fleet.trunks["pbx1"].pop()
+    fleet.write()
+    result = fleet.run(role_vars={"sip_attach_purge": True})
+    assert result.rc == 0, fleet.output(result)
+    writes = [entry for entry in fleet.emulator.requests()[count:] if entry["method"] != "GET"]
+    assert sorted(entry["method"] for entry in writes) == ["DELETE", "PATCH"]
+    patch = [entry for entry in writes if entry["method"] == "PATCH"][0]
+    assert patch["body"]["external_uac_settings"]["password"] == "Changed-pbx2-main-pw"
+    assert sorted(fleet.connections()) == ["pbx1-main", "pbx2-main", "pbx2-sales", "pbx3-main", "pbx3-sales"]
+    # the PBX side: the removed trunk's sections and credentials are gone, the changed one registers again
+    pbx1 = pbxs["pbx1"]
+    assert not (Path(pbx1.config_dir) / "sip_attach_auth" / ("%s.conf" % removed["username"])).exists()
+    assert "Unable to find object %s" % removed["username"] in pbx1.command("pjsip show endpoint %s" % removed["username"])
+    rows = dict((row["connection_name"], row) for row in fleet.rows())
+    assert rows["pbx2-main"]["action"] == "updated" and rows["pbx2-main"]["pbx_registration"] == "registered"
+    assert rows["pbx2-main"]["registration_status"] == "Registered"
+    assert (rows["pbx1-sales"]["pbx_host"], rows["pbx1-sales"]["action"]) == ("", "deleted")

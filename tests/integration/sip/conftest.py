@@ -90,7 +90,7 @@ def sipp(tmp_path):
             (folder / "scenario.xml").write_text(scenario)
             command[1:1] = ["-sf", str(folder / "scenario.xml")]
         done = subprocess.run(command, cwd=folder, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout + 15)
+                              timeout=timeout + 15, check=False)
         traces = "".join(path.read_text(errors="replace") for path in folder.glob("*_errors.log"))
         done.output = f"{' '.join(command)}\n{done.stdout[-3000:]}{done.stderr[-2000:]}{traces[-3000:]}"
         return done
