@@ -2,16 +2,22 @@
 
 Starts the emulator on a free loopback port, runs the example playbooks
 (one connection created, re-run, updated and listed; then the sip_attach
-role over the example PBX inventory), prints the rollout report, and stops
-the emulator. No Telnyx account and no network are needed.
+role over the example PBX inventory), prints the rollout report, then the
+PBX half over local PBXs (a real Asterisk 22 and a real Kamailio, where they
+can run): both sides configured, registered as both sides see it, a test
+call answered by "Telnyx". Stops everything at the end. No Telnyx account and
+no network are needed (building the Asterisk root once needs Debian's mirror).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,9 +25,12 @@ sys.path.insert(0, str(ROOT))
 
 from tests.collection_path import collections_root  # noqa: E402
 from tests.tools.kamailio_pbx import KamailioPbx, find_kamailio  # noqa: E402
+from tests.tools.asterisk_pbx import AsteriskPbx  # noqa: E402
+from tests.tools.asterisk_root import AsteriskRootError, ensure_root  # noqa: E402
 
 DEMO_KEY = "demo-key-not-secret"
 PBX_USER, PBX_PASSWORD = "ext101", "demo-only-secret101"
+DEMO_APPLICATION = "assistant-3fa85f64-5717-4562-b3fc-2c963f66afa6"
 
 
 def start_emulator(*options: str) -> tuple[subprocess.Popen, str]:
@@ -65,8 +74,62 @@ def demo_registration(env: dict) -> None:
                   % (contact.get("Address"), contact.get("Expires"), contact.get("User-Agent")), flush=True)
 
 
+def local_pbxs(stack):
+    """The local PBXs the PBX half can run on here: [(inventory host, its variables)], started in ``stack``."""
+    pbxs = []
+    if os.geteuid() != 0:
+        print("\n===== The PBX half: Asterisk skipped, it runs in a chroot, which needs root.", flush=True)
+    else:
+        try:
+            print("\nAsterisk 22 root: %s (built once, about 30 s)" % ensure_root(), flush=True)
+            asterisk = stack.enter_context(AsteriskPbx(name="demo-asterisk"))
+            pbxs.append(("asterisk-pbx", dict(sip_attach_pbx="asterisk", sip_attach_asterisk_config_dir=asterisk.config_dir,
+                                              sip_attach_asterisk_cli=asterisk.cli, proxy=asterisk.proxy)))
+        except AsteriskRootError as exc:
+            print("\n===== The PBX half: Asterisk skipped, its root could not be built: %s" % exc, flush=True)
+    return pbxs
+
+
+def demo_pbx_half(env: dict) -> None:
+    """Both halves of each pairing on local PBXs: the role configures them, then Telnyx, then proves it."""
+    with contextlib.ExitStack() as stack:
+        pbxs = local_pbxs(stack)
+        if not pbxs:
+            return
+        folder = ROOT / "tests" / "output" / "demo-pbx"
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / "host_vars").mkdir(parents=True)
+        hosts = {}
+        for index, (host, variables) in enumerate(pbxs):
+            proxy = variables.pop("proxy")
+            hosts[host] = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
+            variables.update(sip_attach_defaults=dict(proxy=proxy, transport="UDP", application=DEMO_APPLICATION),
+                             sip_attach_trunks=[dict(name="reception", extension="%d001" % (index + 1)),
+                                                dict(name="sales", extension="%d002" % (index + 1))])
+            (folder / "host_vars" / ("%s.yml" % host)).write_text(json.dumps(variables))
+        (folder / "hosts.yml").write_text(json.dumps(dict(pbx_managed=dict(hosts=hosts))))
+        reports = folder / "reports"
+        rollout = ("-i", str(folder / "hosts.yml"), "examples/pbx_rollout.yml",
+                   "-e", "sip_attach_report_dir=%s sip_attach_password_dir=%s sip_attach_registration_poll_interval=1"
+                   % (reports, folder / "passwords"))
+        run("The PBX half: the role configures each local PBX, then Telnyx, then places a test call per trunk",
+            *rollout, env=env)
+        run("The same again: nothing to change on either side", *rollout, env=env)
+        report = reports / "sip-attach-report.md"
+        print("\n===== %s\n%s" % (report.relative_to(ROOT), report.read_text()), flush=True)
+
+
+def show_calls(url: str) -> None:
+    with urllib.request.urlopen("%s/_emulator/calls" % url, timeout=10) as answer:
+        calls = json.load(answer)["data"]
+    print("\n===== Test calls the emulator (Telnyx) answered: %d" % len(calls))
+    for call in calls:
+        print("%s: dialed %s, answered %s, Telnyx routes it to %s"
+              % (call["connection_name"], call["user"], call["status"], call["destination_uri"]), flush=True)
+
+
 def main() -> int:
-    proc, url = start_emulator("--registration-delay", "0.5")
+    proc, url = start_emulator("--registration-delay", "0.5", "--registration-retry", "1")
     print(f"Telnyx API emulator at {url}/v2 (stops when the demo ends)")
     env = dict(
         os.environ,
@@ -89,6 +152,8 @@ def main() -> int:
         if report.exists():
             print(f"\n===== {report.relative_to(ROOT)}\n{report.read_text()}")
         demo_registration(env)
+        demo_pbx_half(env)
+        show_calls(url)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
