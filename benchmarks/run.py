@@ -15,7 +15,10 @@ Scenarios:
   the no-change re-run;
 - at 300 trunks (150 hosts x 2), from an empty account: the role; a loop of
   ``telnyx.sip.uac_connection``; and a hand-written ``ansible.builtin.uri``
-  playbook doing the same idempotent job (look the name up, then POST or PATCH).
+  playbook doing the same idempotent job (look the name up, then POST or PATCH);
+- the PBX half (benchmarks/pbx.py): 10 local PBX hosts, 5 Asterisk and 5
+  Kamailio, 4 trunks each: first rollout, no-change re-run, and the Telnyx-only
+  run of the same trunks beside it.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.collection_path import collections_root  # noqa: E402
+from benchmarks.pbx import measure_pbx_half  # noqa: E402
 
 KEY = "bench-key"
 LATENCY_MS = 50
@@ -49,10 +53,10 @@ PAIRS = ('"{% set out = [] %}{% for h in groups[\'pbx\'] %}{% for t in hostvars[
 
 # -- the emulator -----------------------------------------------------------------
 class Emulator:
-    def __init__(self):
+    def __init__(self, *options):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.emulator", "--port", "0", "--api-key", KEY,
-             "--latency-ms", str(LATENCY_MS), "--rate-limit", str(RATE_LIMIT), "--seed", "1"],
+             "--latency-ms", str(LATENCY_MS), "--rate-limit", str(RATE_LIMIT), "--seed", "1", *options],
             cwd=ROOT, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()
         if "listening on" not in line:
@@ -196,10 +200,13 @@ def children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def run_play(playbook: Path, inventory: Path, env: dict, emulator: Emulator, check=False):
-    """(wall s, controller CPU s, requests by method) of one ansible-playbook run."""
+def run_play(playbook: Path, inventory: Path, env: dict, emulator: Emulator, check=False, extra=(), recap=None):
+    """(wall s, controller CPU s, requests by method) of one ansible-playbook run.
+
+    ``recap``, a dict, receives the changed count of each host from the play recap.
+    """
     before_log = len(emulator.requests())
-    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), str(playbook)]
+    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), str(playbook), *extra]
     if check:
         cmd.append("--check")
     cpu0, t0 = children_cpu(), time.monotonic()
@@ -208,6 +215,11 @@ def run_play(playbook: Path, inventory: Path, env: dict, emulator: Emulator, che
     if done.returncode != 0:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
         raise SystemExit("%s failed (rc %s)" % (playbook.name, done.returncode))
+    if recap is not None:
+        for line in done.stdout.splitlines():
+            fields = line.split()
+            if len(fields) > 3 and fields[1] == ":" and fields[3].startswith("changed="):
+                recap[fields[0]] = int(fields[3].split("=", 1)[1])
     log = emulator.requests()[before_log:]
     methods = collections.Counter(r["method"] for r in log)
     methods.update("%s %s" % (r["method"], r["status"]) for r in log)
@@ -229,6 +241,7 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=500)
     parser.add_argument("--small-hosts", type=int, default=150)
     parser.add_argument("--skip-slow", action="store_true", help="leave out the loop and uri alternatives")
+    parser.add_argument("--skip-pbx", action="store_true", help="leave out the PBX half (10 local PBX hosts)")
     args = parser.parse_args()
 
     shutil.rmtree(OUT, ignore_errors=True)
@@ -243,10 +256,13 @@ def main() -> int:
                ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
     rows = []
 
-    def measure(label, book, inventory, trunks=None, repeat=1, **kw):
+    def measure(label, book, inventory, trunks=None, repeat=1, target=None, **kw):
         # A baseline is the fastest of `repeat` runs: noise only ever adds time, and a low
-        # baseline makes the targets stricter, not looser.
-        runs = [run_play(books[book], inventory, env, emulator, **kw) for _attempt in range(repeat)]
+        # baseline makes the targets stricter, not looser. `book` is a scenario's name or a playbook's path;
+        # `target` another emulator than the main one.
+        play_env = dict(env, TELNYX_BASE_URL=target.url + "/v2") if target else env
+        runs = [run_play(books.get(book, book), inventory, play_env, target or emulator, **kw)
+                for _attempt in range(repeat)]
         wall, cpu, methods = min(runs, key=lambda run: run[0])
         if repeat > 1:
             label += " (fastest of %d)" % repeat
@@ -298,6 +314,8 @@ def main() -> int:
     for name, wall in alternatives.items():
         checks.append(("at %d trunks the role is >= 10x faster than the %s playbook" % (small_trunks, name),
                        wall >= 10 * role300, "%.1fx (%.1f s vs %.1f s)" % (wall / role300, wall, role300)))
+    if not args.skip_pbx:
+        checks.extend(measure_pbx_half(OUT / "pbx", measure, Emulator))
     write_results(rows, checks, args)
     missed = [check[0] for check in checks if not check[1]]
     for name, ok, detail in checks:
