@@ -70,15 +70,14 @@ PBX_VAR = "sip_attach_pbx"
 # sip_attach_* that is none of these is a typo, and the role warns about it
 ROLE_VARIABLES = frozenset((
     "sip_attach_trunks", "sip_attach_defaults", "sip_attach_pbx", "sip_attach_password_dir",
-    "sip_attach_rotate_passwords", "sip_attach_verify_calls", "sip_attach_asterisk_config_dir", "sip_attach_asterisk_cli",
-    "sip_attach_asterisk_context", "sip_attach_kamailio_kamctl", "sip_attach_kamailio_kamcmd", "sip_attach_pbx_state_dir",
-    "sip_attach_api_key", "sip_attach_api_url",
-    "sip_attach_allow_insecure_http", "sip_attach_managed_tag",
-    "sip_attach_purge", "sip_attach_purge_force_with_limit", "sip_attach_purge_force_hosts_without_trunks",
-    "sip_attach_purge_force_all", "sip_attach_report_dir", "sip_attach_no_log", "sip_attach_concurrency",
-    "sip_attach_update_password", "sip_attach_show_changes", "sip_attach_wait_for_registration",
-    "sip_attach_registration_timeout", "sip_attach_registration_poll_interval",
-    "sip_attach_result", "sip_attach_my_results",
+    "sip_attach_rotate_passwords", "sip_attach_verify_calls", "sip_attach_asterisk_config_dir",
+    "sip_attach_asterisk_cli", "sip_attach_asterisk_context", "sip_attach_asterisk_inbound_context",
+    "sip_attach_kamailio_kamctl", "sip_attach_kamailio_kamcmd", "sip_attach_pbx_state_dir", "sip_attach_api_key",
+    "sip_attach_api_url", "sip_attach_allow_insecure_http", "sip_attach_managed_tag", "sip_attach_purge",
+    "sip_attach_purge_force_with_limit", "sip_attach_purge_force_hosts_without_trunks", "sip_attach_purge_force_all",
+    "sip_attach_report_dir", "sip_attach_no_log", "sip_attach_concurrency", "sip_attach_update_password",
+    "sip_attach_show_changes", "sip_attach_wait_for_registration", "sip_attach_registration_timeout",
+    "sip_attach_registration_poll_interval", "sip_attach_result", "sip_attach_my_results",
 ))
 MAX_LISTED = 25
 PLACEHOLDER_PASSWORD = "(generated on the first real run)"
