@@ -40,3 +40,6 @@ def test_demo_creates_updates_lists_and_rolls_out():
         assert "changed=0" in out.rsplit("The same again: nothing to change on either side", 1)[1]
     else:
         assert "Asterisk skipped, it runs in a chroot, which needs root." in out
+    if find_kamailio():
+        assert "| kamailio-pbx | reception | kamailio-pbx-reception | unchanged |" in out
+        assert "| Registered | kamailio | registered | answered |" in out

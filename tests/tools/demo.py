@@ -27,6 +27,7 @@ from tests.collection_path import collections_root  # noqa: E402
 from tests.tools.kamailio_pbx import KamailioPbx, find_kamailio  # noqa: E402
 from tests.tools.asterisk_pbx import AsteriskPbx  # noqa: E402
 from tests.tools.asterisk_root import AsteriskRootError, ensure_root  # noqa: E402
+from tests.tools.kamailio_db_pbx import KamailioDbPbx, missing_requirements  # noqa: E402
 
 DEMO_KEY = "demo-key-not-secret"
 PBX_USER, PBX_PASSWORD = "ext101", "demo-only-secret101"
@@ -87,6 +88,16 @@ def local_pbxs(stack):
                                               sip_attach_asterisk_cli=asterisk.cli, proxy=asterisk.proxy)))
         except AsteriskRootError as exc:
             print("\n===== The PBX half: Asterisk skipped, its root could not be built: %s" % exc, flush=True)
+    missing = missing_requirements()
+    if missing:
+        print("\n===== The PBX half: Kamailio skipped: %s" % missing, flush=True)
+    else:
+        kamailio = KamailioDbPbx()
+        stack.callback(kamailio.stop)
+        kamailio.start()
+        pbxs.append(("kamailio-pbx", dict(sip_attach_pbx="kamailio", sip_attach_kamailio_kamctl=kamailio.kamctl,
+                                          sip_attach_kamailio_kamcmd=kamailio.kamcmd, proxy=kamailio.proxy,
+                                          sip_attach_pbx_state_dir=str(ROOT / "tests" / "output" / "demo-pbx-state"))))
     return pbxs
 
 
