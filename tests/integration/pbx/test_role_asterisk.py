@@ -115,6 +115,9 @@ def test_first_run_configures_both_sides_registers_and_answers_test_calls_then_c
         assert sorted(contacts) == sorted(["%d001" % (index + 1), "sales%d" % (index + 1)]), (host, contacts)
         with open("%s/pjsip.conf" % pbx.config_dir, encoding="utf-8") as handle:
             assert handle.read().count("#include sip_attach_pjsip.conf") == 1
+        auth = Path(pbx.config_dir) / "sip_attach_auth"
+        assert oct(auth.stat().st_mode & 0o777) == "0o700"
+        assert [oct(path.stat().st_mode & 0o777) for path in auth.iterdir()] == ["0o600", "0o600"]
     # Telnyx's side agrees
     connections = fleet.connections()
     assert sorted(connections) == sorted("%s-%s" % (host, name) for host in HOSTS for name in ("main", "sales"))
