@@ -6,8 +6,6 @@ its PBX, then the UAC connections on Telnyx (the emulator, through Prism), then 
 the emulator really registers to each Asterisk and answers the test calls.
 """
 
-import csv
-import io
 import json
 import shutil
 import sys
@@ -19,12 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import PlaybookRunner
+from tests.integration.pbx.fleet import APP, PbxFleet
 from tests.tools.asterisk_pbx import parse_contacts
 
 pytestmark = [pytest.mark.integration]
 
-APP = "assistant-3fa85f64-5717-4562-b3fc-2c963f66afa6"
 HOSTS = ("pbx1", "pbx2", "pbx3")
 
 
@@ -40,62 +37,20 @@ def emulator(make_emulator):
     return handle
 
 
-class Fleet:
-    def __init__(self, tmp_path, pbxs, emulator):
-        self.root = tmp_path / "inventory"
-        self.reports = tmp_path / "reports"
-        self.pbxs = pbxs
-        self.emulator = emulator
-        self.runner = PlaybookRunner(tmp_path, emulator)
-        (self.root / "group_vars").mkdir(parents=True)
-        self.trunks = {}
-        for index, host in enumerate(HOSTS):
-            self.trunks[host] = [
-                {"name": "main", "extension": "%d001" % (index + 1), "password": "{{ vault_%s_main }}" % host},
-                {"name": "sales", "extension": "%d002" % (index + 1), "username": "sales%d" % (index + 1),
-                 "password": "{{ vault_%s_sales }}" % host},
-            ]
-        self.secrets = dict(("vault_%s_%s" % (host, name), "Secret-%s-%s-pw" % (host, name))
-                            for host in HOSTS for name in ("main", "sales"))
-        self.write()
+class Fleet(PbxFleet):
+    kind = "asterisk"
 
-    def write(self):
-        (self.root / "group_vars" / "pbx.yml").write_text(yaml.safe_dump(dict(
-            dict((name, value) for name, value in self.secrets.items() if name.startswith("vault_")),
-            sip_attach_pbx="asterisk")))
-        hosts = {}
-        for host, pbx in self.pbxs.items():
-            hosts[host] = {
-                "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                "sip_attach_asterisk_config_dir": pbx.config_dir, "sip_attach_asterisk_cli": pbx.cli,
-                "sip_attach_defaults": {"transport": "UDP", "application": APP, "proxy": pbx.proxy},
-                "sip_attach_trunks": self.trunks[host]}
-        (self.root / "hosts.yml").write_text(yaml.safe_dump({"pbx": {"hosts": hosts}}))
-
-    def run(self, *args, role_vars=None):
-        role = {"role": "telnyx.sip.sip_attach", "vars": dict({
-            "sip_attach_report_dir": str(self.reports), "sip_attach_registration_timeout": 30,
-            "sip_attach_registration_poll_interval": 0.5}, **(role_vars or {}))}
-        play = {"name": "sip attach", "hosts": "pbx", "gather_facts": False, "roles": [role]}
-        return self.runner(play, "-i", str(self.root / "hosts.yml"), *args)
-
-    def output(self, result):
-        text = result.stdout + result.stderr
-        for secret in self.secrets.values():
-            assert secret not in text
-        return text
-
-    def rows(self):
-        return list(csv.DictReader(io.StringIO((self.reports / "sip-attach-report.csv").read_text())))
-
-    def connections(self):
-        data = self.emulator.call("GET", "/uac_connections", params={"page[size]": 250}).json()["data"]
-        return dict((conn["connection_name"], conn) for conn in data)
+    def pbx_vars(self, host, pbx):
+        return {"sip_attach_asterisk_config_dir": pbx.config_dir, "sip_attach_asterisk_cli": pbx.cli}
 
 
 @pytest.fixture
 def fleet(tmp_path, pbxs, emulator):
-    fleet = Fleet(tmp_path, pbxs, emulator)
+    fleet = Fleet(tmp_path, pbxs, emulator, dict((host, [
+        {"name": "main", "extension": "%d001" % (index + 1), "password": "{{ vault_%s_main }}" % host},
+        {"name": "sales", "extension": "%d002" % (index + 1), "username": "sales%d" % (index + 1),
+         "password": "{{ vault_%s_sales }}" % host},
+    ]) for index, host in enumerate(HOSTS)))
     yield fleet
     for pbx in pbxs.values():  # the next test starts from PBXs without the role's sections
         for name in ("sip_attach_pjsip.conf", "sip_attach_extensions.conf"):
@@ -136,7 +91,7 @@ def test_first_run_configures_both_sides_registers_and_answers_test_calls_then_c
     again = fleet.run()
     assert again.rc == 0, fleet.output(again)
     assert dict((host, stats["changed"]) for host, stats in again.stats.items()) == dict((host, 0) for host in HOSTS)
-    assert [entry["method"] for entry in fleet.emulator.requests()[count:] if entry["method"] != "GET"] == []
+    assert fleet.writes_since(count) == []
     assert mtimes == dict((pbx.name, (Path(pbx.config_dir) / "sip_attach_pjsip.conf").stat().st_mtime)
                           for pbx in pbxs.values())
     assert [row["pbx_registration"] for row in fleet.rows()] == ["registered"] * 6
@@ -248,7 +203,7 @@ def test_a_password_changed_in_the_vault_and_a_removed_trunk_reach_both_sides(fl
     fleet.write()
     result = fleet.run(role_vars={"sip_attach_purge": True})
     assert result.rc == 0, fleet.output(result)
-    writes = [entry for entry in fleet.emulator.requests()[count:] if entry["method"] != "GET"]
+    writes = fleet.writes_since(count)
     assert sorted(entry["method"] for entry in writes) == ["DELETE", "PATCH"]
     patch = [entry for entry in writes if entry["method"] == "PATCH"][0]
     assert patch["body"]["external_uac_settings"]["password"] == "Changed-pbx2-main-pw"
