@@ -64,6 +64,8 @@ DEFAULT_KEYS = frozenset(EXTERNAL_KEYS + ("state", "application", "settings"))
 RESERVED_SETTINGS = frozenset(("connection_name", "external_uac_settings", "internal_uac_settings"))
 SETTINGS_FIELDS = frozenset(uac.FIELDS) - RESERVED_SETTINGS
 CHOICES = dict(transport=("UDP", "TCP", "TLS"), state=("present", "absent"))
+# the keys of a trunk (and of sip_attach_defaults) that are not strings; every other key is a string
+KEY_TYPES = dict(expiration_sec="int", rotate="bool", settings="dict")
 PBX_KINDS = ("none", "asterisk", "kamailio")
 PBX_VAR = "sip_attach_pbx"
 # every variable of the role (its options in meta/argument_specs.yml and its outputs): a host variable named
@@ -251,13 +253,13 @@ def _check_fields(data, allowed, what):
             if _text(value) not in CHOICES[key]:
                 hint = " (in upper case)" if str(value).upper() in CHOICES[key] else ""
                 problems.append("%s must be one of %s%s, got %r" % (key, ", ".join(CHOICES[key]), hint, value))
-        elif key == "rotate":
+        elif KEY_TYPES.get(key) == "bool":
             if not isinstance(value, bool):
-                problems.append("rotate must be true or false, got %r" % (value,))
-        elif key == "expiration_sec":
+                problems.append("%s must be true or false, got %r" % (key, value))
+        elif KEY_TYPES.get(key) == "int":
             if isinstance(value, bool) or not isinstance(value, int):
-                problems.append("expiration_sec must be a whole number of seconds, got %r" % (value,))
-        elif key == "settings":
+                problems.append("%s must be a whole number of seconds, got %r" % (key, value))
+        elif KEY_TYPES.get(key) == "dict":
             if not isinstance(value, Mapping):
                 problems.append("settings must be a dict of connection options, got %s" % type(value).__name__)
             else:
@@ -300,7 +302,11 @@ class Trunk:
         self.defaults_var = defaults_var
         name = _text(trunk.get("name"))
         self.name = name if isinstance(name, string_types) and name else None
-        self.connection_name = connection_name(self.host, trunk) if self.name or trunk.get("connection_name") else None
+        custom = _text(trunk.get("connection_name"))
+        if custom is not None and not isinstance(custom, string_types):
+            self.connection_name = None  # the key check names the problem
+        else:
+            self.connection_name = connection_name(self.host, trunk) if self.name or custom else None
         self.problems = []
         self.pbx = "none"          # the kind of PBX the role manages on this trunk's host
         self.password_file = None  # where its generated password is kept on the controller, when it has one
@@ -469,7 +475,6 @@ class Gathered:
             return
         defaults = {} if defaults is None else defaults
         defaults_problems = _check_fields(defaults, DEFAULT_KEYS, self.defaults_var) if trunks else []
-        self.problems.extend("host %s, %s: %s" % (host, self.defaults_var, problem) for problem in defaults_problems)
         if not isinstance(defaults, Mapping):
             defaults = {}
         address = view.get("ansible_host") or host
@@ -486,8 +491,7 @@ class Gathered:
             entry.problems.extend(_check_fields(trunk, TRUNK_KEYS, "the trunk"))
             if entry.name is None:
                 entry.problems.append("name is missing: every trunk needs a name, unique on its host")
-            if defaults_problems:
-                entry.problems.append("%s of this host is wrong (see above)" % self.defaults_var)
+            entry.problems.extend("%s: %s" % (self.defaults_var, problem) for problem in defaults_problems)
             if not entry.problems:
                 self._check_api_rules(entry)
 

@@ -1,5 +1,6 @@
 """Bad input, table-driven from the modules' argument specs (and the FIELDS rules behind them) and the
-role's meta/argument_specs.yml: a new option is covered without editing this file.
+trunk keys the role's one-pass check declares (plugins/filter/sip_attach.py: TRUNK_KEYS, DEFAULT_KEYS,
+CHOICES, KEY_TYPES): a new option is covered without editing this file.
 
 Every case must fail before any request (the emulator logs none; the rename case needs a read by
 nature, so only "no write" is asserted there) with a message that names the option and what is allowed.
@@ -7,19 +8,21 @@ Cases run in batches: one looped task per module (``args`` from the item), all i
 uac_connections in one run (it reports every bad item at once), all role cases in one run (one host each).
 """
 
+import csv
 import importlib
-from pathlib import Path
+import io
+import re
 from unittest import mock
 
 import pytest
 import yaml
 
+from ansible_collections.telnyx.sip.plugins.filter import sip_attach as role_filter
 from ansible_collections.telnyx.sip.plugins.module_utils import _fleet, _module, _uac
 from ansible_collections.telnyx.sip.plugins.module_utils._client import connection_argument_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROLE_SPECS = Path(__file__).resolve().parents[3] / "roles" / "sip_attach" / "meta" / "argument_specs.yml"
 BOGUS = "bogus_key"
 
 # bad values for the FIELDS' own check functions: a new check without an entry here fails the test
@@ -229,23 +232,35 @@ def test_uac_connections_refuses_bad_items_and_options_before_any_request(faulty
                    % (len(items) + len(options)))
 
 
+def bad_key_values(key):
+    """(value, words the message must hold) that break one trunk key, from the role's own declaration."""
+    if key in role_filter.CHOICES:
+        return [("not-a-choice", [key, "must be one of", role_filter.CHOICES[key][0]])]
+    kind = role_filter.KEY_TYPES.get(key, "str")
+    return [{"int": ("soon", [key, "whole number"]), "bool": ("maybe", [key, "true or false"]),
+             "dict": ("x", [key, "must be a dict"]), "str": ([1, 2], [key, "must be a string"])}[kind]]
+
+
 def role_cases():
-    """Bad trunks from the role's argument specs: choices, types, unknown keys, required, mutually exclusive."""
-    specs = yaml.safe_load(ROLE_SPECS.read_text())["argument_specs"]["main"]["options"]
-    trunk_spec = specs["sip_attach_trunks"]
+    """Bad trunks and defaults: every key's choices and type, unknown keys, the name, exclusive keys."""
     good = {"name": "t1", "extension": "1006", "application": "assistant-rel", "password": "Role-Pw-s3cr3t"}
     cases = []
-    for where, value, words in spec_cases(trunk_spec["options"]):
-        cases.append(({"sip_attach_trunks": [merge(good, nest(where, value))]}, words, "trunk." + ".".join(where)))
-    cases.append(({"sip_attach_trunks": [dict(good, bogus_key=1)]}, ["bogus_key"], "trunk.bogus_key"))
-    cases.append(({"sip_attach_trunks": [{k: v for k, v in good.items() if k != "name"}]}, ["name"], "trunk.name"))
-    for pair in trunk_spec.get("mutually_exclusive", []):
+    for key in sorted(role_filter.TRUNK_KEYS):
+        for value, words in bad_key_values(key):
+            cases.append(({"sip_attach_trunks": [dict(good, **{key: value})]}, words, "trunk." + key))
+    cases.append(({"sip_attach_trunks": [dict(good, bogus_key=1)]}, ["unknown key bogus_key"], "trunk.bogus_key"))
+    cases.append(({"sip_attach_trunks": [dict(good, pasword="x")]}, ["pasword", "did you mean password"],
+                  "trunk.pasword"))
+    cases.append(({"sip_attach_trunks": [{k: v for k, v in good.items() if k != "name"}]}, ["name is missing"],
+                  "trunk.name"))
+    for pair in (("destination_uri", "extension"), ("destination_uri", "application")):
         trunk = dict(good, **{key: "1006@assistant-rel.sip.telnyx.com" if key == "destination_uri" else "x"
                               for key in pair})
-        cases.append(({"sip_attach_trunks": [trunk]}, list(pair) + ["mutually exclusive"], "+".join(pair)))
-    for where, value, words in spec_cases(specs["sip_attach_defaults"]["options"]):
-        cases.append(({"sip_attach_defaults": nest(where, value), "sip_attach_trunks": [good]}, words,
-                      "defaults." + ".".join(where)))
+        cases.append(({"sip_attach_trunks": [trunk]}, list(pair) + ["are both set"], "+".join(pair)))
+    for key in sorted(role_filter.DEFAULT_KEYS):
+        for value, words in bad_key_values(key):
+            cases.append(({"sip_attach_defaults": {key: value}, "sip_attach_trunks": [good]},
+                          ["sip_attach_defaults"] + words, "defaults." + key))
     return cases
 
 
@@ -254,18 +269,23 @@ def test_sip_attach_role_refuses_bad_trunks_before_any_request(faulty, playbook,
     hosts = {"pbx%03d" % i: dict(case[0], ansible_connection="local") for i, case in enumerate(cases)}
     inventory = tmp_path / "pbx.yml"
     inventory.write_text(yaml.safe_dump({"all": {"children": {"pbx": {"hosts": hosts}}}}))
+    reports = tmp_path / "reports"
     run = playbook.play({"name": "role", "hosts": "pbx", "gather_facts": False,
-                         "roles": [{"role": "telnyx.sip.sip_attach"}]}, "-i", str(inventory), "-f", "10",
-                        secrets=["Role-Pw-s3cr3t"])
+                         "roles": [{"role": "telnyx.sip.sip_attach",
+                                    "vars": {"sip_attach_report_dir": str(reports)}}]}, "-i", str(inventory),
+                        "-f", "10", secrets=["Role-Pw-s3cr3t"])
     assert run.rc != 0
+    assert re.search(r"Nothing was sent: \d+ problems in the input of the sip_attach role\.", run.stdout)
+    # the play's message lists the first problems; the report names every trunk's error
+    errors = dict((row["pbx_host"], (row["action"], row["error"])) for row in csv.DictReader(
+        io.StringIO((reports / "sip-attach-report.csv").read_text())))
     bad = []
     for index, (_case, words, label) in enumerate(cases):
-        failures = [r for r in run.tasks(host="pbx%03d" % index) if r.get("failed")]
-        message = failures[0].get("msg", "") if failures else ""
-        if not all(word in message for word in words):
-            bad.append((label, words, message[:300]))
+        action, message = errors.get("pbx%03d" % index, (None, ""))
+        if action != "not sent" or not all(word in message for word in words):
+            bad.append((label, words, action, message[:300]))
     assert not bad, "\n".join(map(repr, bad))
     assert faulty.requests() == []
     record(fault="bad input: sip_attach role trunks and defaults", option="(none)", injected=0, runs=1,
-           cases=len(cases), outcome="%d cases refused by the role's argument validation, one host each; "
-                                     "nothing sent" % len(cases))
+           cases=len(cases), outcome="%d cases refused by the role's one-pass check, one host each, every one "
+                                     "named with its host and trunk in the report; nothing sent" % len(cases))

@@ -181,7 +181,8 @@ def test_delete_of_a_connection_that_vanished_meanwhile_counts_as_done(faulty, p
     run = playbook.tasks([
         {"name": "delete one", "telnyx.sip.uac_connection": {"connection_name": "rel-vanish-1", "state": "absent"},
          "register": "one"},
-        {"name": "purge", "telnyx.sip.uac_connections": {"connections": [], "purge": True, "purge_tag": "rel-vanish"},
+        {"name": "purge", "telnyx.sip.uac_connections": {"connections": [], "purge": True, "purge_tag": "rel-vanish",
+                                                         "purge_force_all": True},
          "register": "purged"},
     ])
     log = faulty.requests()
