@@ -40,7 +40,7 @@ def typed(*items, purge=False, purge_tag=None):
 
 def plan(items, current, purge=False, purge_tag=TAG, update_password="on_create"):
     return engine.plan_fleet(typed(*items, purge=purge, purge_tag=purge_tag), current, purge, purge_tag,
-                            update_password)
+                             update_password)
 
 
 def problems(items, purge=False, purge_tag=None, concurrency=8, options=None):
@@ -73,7 +73,7 @@ def test_item_spec_is_the_connection_fields_with_a_required_name_and_a_state():
 
 def test_validate_items_returns_typed_items_in_order():
     items = glue.validate_items([trunk("b", active="yes", external_uac_settings=dict(expiration_sec="600")),
-                                  dict(connection_name="a", state="absent")], True, TAG, 64)
+                                 dict(connection_name="a", state="absent")], True, TAG, 64)
     assert [item["connection_name"] for item in items] == ["b", "a"]
     assert items[0]["active"] is True and items[0]["state"] == "present"
     assert items[0]["external_uac_settings"]["expiration_sec"] == 600

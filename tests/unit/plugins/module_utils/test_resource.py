@@ -242,11 +242,12 @@ def test_secrets_are_derived_from_the_fields_declared_secret():
     assert SECRETS == frozenset(["password"])
     assert secret_paths(FIELDS) == (("password",), ("ext", "password"))
 
+
 def test_mask_secrets_at_any_depth():
     obj = dict(password="top", a=dict(password="nested", b=[dict(password="in-list"), "password"]),
                c=[[dict(d=dict(password=12345))]], keep=dict(password=None))
     assert mask_secrets(obj, SECRETS) == dict(password=MASK, a=dict(password=MASK, b=[dict(password=MASK), "password"]),
-                                     c=[[dict(d=dict(password=MASK))]], keep=dict(password=None))
+                                              c=[[dict(d=dict(password=MASK))]], keep=dict(password=None))
 
 
 @pytest.mark.parametrize("placeholder", [SECRET_UNREADABLE, SECRET_WILL_SET, SECRET_HIDDEN, SECRET_WILL_CHANGE])

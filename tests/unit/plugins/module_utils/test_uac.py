@@ -339,7 +339,7 @@ def test_plan_update():
     plan = engine.plan_connection(desired, CURRENT)
     assert (plan.action, plan.method, plan.path) == ("updated", "PATCH", "/uac_connections/9")
     assert plan.payload == dict(password="new-Secret-2",
-                           external_uac_settings=dict(proxy="pbx.example.com", transport="TCP", username="1006"))
+                                external_uac_settings=dict(proxy="pbx.example.com", transport="TCP", username="1006"))
     assert plan.before == dict(id="9", connection_name="pbx", password="(hidden)",
                                external_uac_settings=dict(transport="UDP"))
     assert plan.after == dict(id="9", connection_name="pbx", password="(hidden: will change)",
