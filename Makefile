@@ -155,11 +155,15 @@ integration: venv prism
 integration-tests:
 	$(call run_pytest,tests/integration,$(INTEGRATION_ARGS))
 
-# The reliability figures: the fault scenarios record what they saw, the script renders the page.
-# `make integration` runs the same tests, and its last one fails when docs/reliability.md is stale.
+# The reliability figures: the fault scenarios record what they saw (under one session id, whatever
+# the number of workers), then the script renders the page from exactly those records.
+# `make integration` runs the same tests, then fails when docs/reliability.md is stale.
 reliability-report: venv
-	TELNYX_RELIABILITY_WRITE=1 $(VPY) -m pytest tests/integration/reliability $(PYTEST_ARGS)
-	$(VPY) tests/tools/reliability_report.py --check --timings
+	@export TELNYX_RELIABILITY_SESSION=report-$$(date +%s%N); \
+	echo "+ $(VPY) -m pytest tests/integration/reliability $(PYTEST_ARGS)"; \
+	$(VPY) -m pytest tests/integration/reliability $(PYTEST_ARGS) && \
+	{ echo "+ $(VPY) tests/tools/reliability_report.py --timings --session $$TELNYX_RELIABILITY_SESSION"; \
+	  $(VPY) tests/tools/reliability_report.py --timings --session $$TELNYX_RELIABILITY_SESSION; }
 
 ## ---------------------------------------------------------------- matrix
 # The older supported ansible-core releases (meta/runtime.yml: >=2.17; 2.19 is .venv).

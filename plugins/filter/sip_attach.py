@@ -5,8 +5,8 @@
 """Filters of the telnyx.sip.sip_attach role: PBX trunks of an inventory -> UAC connections.
 
 The documentation of each filter is in the YAML file of the same name beside
-this one (``sip_attach_connections.yml``, ``sip_attach_worksheet.yml``,
-``sip_attach_host_results.yml``).
+this one (``sip_attach_input`` in ``sip_attach_input.yml``, and so on for
+every filter that ``FilterModule.filters`` lists).
 
 Speed matters here: the role gathers the trunks of every host of a play
 (thousands of trunks) in one controller-side pass. Reading a host's
@@ -35,8 +35,9 @@ from ansible.errors import AnsibleError, AnsibleFilterError
 from ansible.module_utils.six import string_types
 from ansible.utils.display import Display
 
-from ansible_collections.telnyx.sip.plugins.module_utils import _fleet as fleet
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
+from ansible_collections.telnyx.sip.plugins.module_utils._engine import ACTIONS
+from ansible_collections.telnyx.sip.plugins.module_utils._module import check_item, item_validator
 
 try:  # ansible-core >= 2.19: only strings trusted as templates are templated
     from ansible.template import is_trusted_as_template as _trusted
@@ -552,8 +553,8 @@ class Gathered:
             entry.problems.extend(exc.problems)
             return
         if self._validator is None:
-            self._validator = fleet.item_validator()
-        dummy, errors = fleet.check_item(item, self._validator)
+            self._validator = item_validator()
+        dummy, errors = check_item(item, self._validator)
         entry.problems.extend(_api_problem(error, entry.trunk) for error in errors)
 
     def _check_names(self):
@@ -873,7 +874,7 @@ def sip_attach_worksheet(hostvars, hosts, result=None, trunks_var=TRUNKS_VAR, de
 REPORT_COLUMNS = ("pbx_host", "trunk", "connection_name", "state", "action", "id", "fqdn", "user_name",
                   "destination_uri", "registration_status", "sip_domain", "proxy", "transport", "username",
                   "auth_username", "password_source", "error", "pbx", "pbx_registration", "test_call")
-REPORT_ACTIONS = fleet.ACTIONS + ("not sent",)
+REPORT_ACTIONS = ACTIONS + ("not sent",)
 
 
 def _csv_cell(value):

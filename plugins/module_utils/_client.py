@@ -20,7 +20,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
-import os
 import platform
 import random
 import threading
@@ -29,7 +28,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-from ansible.module_utils.common.parameters import AnsibleFallbackNotFound
+from ansible_collections.telnyx.sip.plugins.module_utils._version import COLLECTION_VERSION
 
 try:
     import requests
@@ -41,7 +40,6 @@ except ImportError:  # pragma: no cover - exercised through missing_required_lib
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
-COLLECTION_VERSION = "0.1.0"
 DEFAULT_API_URL = "https://api.telnyx.com/v2"
 PAGE_SIZE = 250
 
@@ -52,32 +50,6 @@ RETRY_STATUSES = frozenset([408, 409, 429, 500, 502, 503, 504])
 AMBIGUOUS_STATUSES = frozenset([500, 502, 503, 504])
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
-
-
-def env_fallback_nonempty(*names):
-    """Like ``env_fallback``, but an empty variable counts as unset.
-
-    AWX renders a credential input left blank as an empty variable.
-    """
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    raise AnsibleFallbackNotFound
-
-
-def connection_argument_spec():
-    """The connection options every module of the collection takes."""
-    return dict(
-        api_key=dict(type="str", no_log=True, fallback=(env_fallback_nonempty, ["TELNYX_API_KEY"])),
-        api_url=dict(type="str", fallback=(env_fallback_nonempty, ["TELNYX_BASE_URL"])),
-        timeout=dict(type="float", default=30.0),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
-        retries=dict(type="int", default=5),
-        allow_insecure_http=dict(type="bool", default=False,
-                                 fallback=(env_fallback_nonempty, ["TELNYX_ALLOW_INSECURE_HTTP"])),
-    )
 
 
 # -- where the API key may go ------------------------------------------------
@@ -97,7 +69,7 @@ def is_loopback_host(host):
         return False
 
 
-def _url_parts(url):
+def url_parts(url):
     """(scheme, host) of a URL, lower-case; host without port, user or brackets."""
     parts = urlsplit(url or "")
     return (parts.scheme or "").lower(), parts.hostname
@@ -109,7 +81,7 @@ def insecure_url_problem(url, allow_insecure_http=False):
     Plain http is refused unless it goes to this machine (loopback) or the
     user opted in for a trusted network.
     """
-    scheme, host = _url_parts(url)
+    scheme, host = url_parts(url)
     if scheme != "http" or is_loopback_host(host) or allow_insecure_http:
         return None
     return (
@@ -118,24 +90,6 @@ def insecure_url_problem(url, allow_insecure_http=False):
         "trusted network, allow it with allow_insecure_http: true (or TELNYX_ALLOW_INSECURE_HTTP=true)"
         % (host or "no host")
     )
-
-
-def transport_warnings(url, validate_certs=True, allow_insecure_http=False):
-    """The warnings a run with these connection options deserves, every time."""
-    scheme, host = _url_parts(url or DEFAULT_API_URL)
-    found = []
-    if scheme == "https" and not validate_certs:
-        found.append(
-            "validate_certs is false: the TLS certificate of %s is not checked, so anyone on the network path can "
-            "pose as the API, read the API key and change your connections. Trust the endpoint's CA with ca_path "
-            "instead, and keep validate_certs: true" % host
-        )
-    if scheme == "http" and allow_insecure_http and not is_loopback_host(host):
-        found.append(
-            "allow_insecure_http is true: the API key travels in clear text to %s, readable by anything on the "
-            "network path. Use https:// unless this network is trusted end to end" % host
-        )
-    return found
 
 
 class TelnyxError(Exception):
@@ -298,8 +252,9 @@ def _header_seconds(headers, name):
 class TelnyxClient:
     """A small, thread-safe REST client for ``/v2``.
 
-    ``request`` retries what is safe to retry. ``create`` never sends a POST
-    twice without first asking ``recover`` whether the first one took effect.
+    ``request`` retries what is safe to retry; ``post`` (and ``request`` with
+    method POST) never sends a POST twice without first asking ``recover``
+    whether the first one took effect.
     """
 
     def __init__(self, api_key, api_url=None, timeout=30.0, validate_certs=True, retries=5,
@@ -313,7 +268,7 @@ class TelnyxClient:
             raise TelnyxError(problem)
         # This machine is reached directly: a proxy's loopback is another machine's, and a plain
         # http request to a proxy would carry the key in clear text.
-        self._proxies = dict(http=None, https=None, all=None) if is_loopback_host(_url_parts(self.api_url)[1]) else None
+        self._proxies = dict(http=None, https=None, all=None) if is_loopback_host(url_parts(self.api_url)[1]) else None
         self.timeout = timeout
         # requests takes a CA bundle path where it takes True.
         self.validate_certs = (ca_path or True) if validate_certs else False

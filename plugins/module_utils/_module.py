@@ -2,10 +2,14 @@
 # Copyright (c) telnyx.sip contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""What every telnyx.sip module does around its own logic.
+"""Module glue: the options of every telnyx.sip module, their checks and hints, and ``TelnyxModule``.
 
 PRIVATE: internal to the telnyx.sip collection; may change without notice.
 
+The option specs live here (the connection options with their environment
+fallbacks, the connection's fields from the ``_uac`` declaration, the items
+of ``uac_connections``, the info filters), with the checks Ansible cannot
+express and the warnings weakened transport security deserves.
 ``TelnyxModule`` merges the connection options into the module's argument
 spec, reports a missing ``requests`` with ``missing_required_lib``, builds the
 one client, and turns bad input and API errors into ``fail_json`` without a
@@ -16,19 +20,243 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import AnsibleFallbackNotFound
+from ansible.module_utils.errors import UnsupportedError
 
+from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
+from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._client import (
+    DEFAULT_API_URL,
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     TelnyxClient,
     TelnyxError,
-    connection_argument_spec,
     insecure_url_problem,
-    transport_warnings,
+    is_loopback_host,
+    url_parts,
 )
-from ansible_collections.telnyx.sip.plugins.module_utils._resource import ValidationError
+from ansible_collections.telnyx.sip.plugins.module_utils._query import SORT_CHOICES
+from ansible_collections.telnyx.sip.plugins.module_utils._resource import ValidationError, fields_argument_spec
+
+UPDATE_PASSWORD_CHOICES = ["always", "on_create"]
+
+
+# -- the connection options -----------------------------------------------------------------------
+def env_fallback_nonempty(*names):
+    """Like ``env_fallback``, but an empty variable counts as unset.
+
+    AWX renders a credential input left blank as an empty variable.
+    """
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    raise AnsibleFallbackNotFound
+
+
+def connection_argument_spec():
+    """The connection options every module of the collection takes."""
+    return dict(
+        api_key=dict(type="str", no_log=True, fallback=(env_fallback_nonempty, ["TELNYX_API_KEY"])),
+        api_url=dict(type="str", fallback=(env_fallback_nonempty, ["TELNYX_BASE_URL"])),
+        timeout=dict(type="float", default=30.0),
+        validate_certs=dict(type="bool", default=True),
+        ca_path=dict(type="path"),
+        retries=dict(type="int", default=5),
+        allow_insecure_http=dict(type="bool", default=False,
+                                 fallback=(env_fallback_nonempty, ["TELNYX_ALLOW_INSECURE_HTTP"])),
+    )
+
+
+def transport_warnings(url, validate_certs=True, allow_insecure_http=False):
+    """The warnings a run with these connection options deserves, every time."""
+    scheme, host = url_parts(url or DEFAULT_API_URL)
+    found = []
+    if scheme == "https" and not validate_certs:
+        found.append(
+            "validate_certs is false: the TLS certificate of %s is not checked, so anyone on the network path can "
+            "pose as the API, read the API key and change your connections. Trust the endpoint's CA with ca_path "
+            "instead, and keep validate_certs: true" % host
+        )
+    if scheme == "http" and allow_insecure_http and not is_loopback_host(host):
+        found.append(
+            "allow_insecure_http is true: the API key travels in clear text to %s, readable by anything on the "
+            "network path. Use https:// unless this network is trusted end to end" % host
+        )
+    return found
+
+
+# -- the options of the connection modules --------------------------------------------------------
+def connection_fields_spec():
+    """The argument spec of the connection's own fields (shared by every module)."""
+    return fields_argument_spec(uac.FIELDS)
+
+
+def behaviour_spec():
+    """Options about how a connection is managed, not what it holds."""
+    return dict(
+        update_password=dict(type="str", default="on_create", choices=UPDATE_PASSWORD_CHOICES, no_log=False),
+        reveal_secrets=dict(type="bool", default=False),
+    )
+
+
+def connection_spec():
+    """The options of ``uac_connection``."""
+    spec = connection_fields_spec()
+    spec.update(behaviour_spec())
+    spec.update(registration.registration_spec())
+    spec.update(
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        id=dict(type="str"),
+    )
+    return spec
+
+
+def item_spec():
+    """The options of one item of ``connections``: the connection's fields plus its state."""
+    spec = connection_fields_spec()
+    spec["connection_name"] = dict(spec["connection_name"], required=True)
+    spec["state"] = dict(type="str", default="present", choices=["present", "absent"])
+    # per item, over the module's options of the same name
+    spec["update_password"] = dict(type="str", choices=UPDATE_PASSWORD_CHOICES, no_log=False)
+    spec["wait_for_registration"] = dict(type="bool")
+    return spec
+
+
+def fleet_spec():
+    """The options of ``uac_connections``."""
+    return dict(
+        connections=dict(type="list", elements="dict", required=True),
+        purge=dict(type="bool", default=False),
+        purge_tag=dict(type="str"),
+        purge_force_all=dict(type="bool", default=False),
+        concurrency=dict(type="int", default=8),
+        **dict(behaviour_spec(), **registration.registration_spec())
+    )
+
+
+def info_spec():
+    """The options of ``uac_connection_info`` (filters the API supports)."""
+    return dict(
+        id=dict(type="str"),
+        connection_name=dict(type="str"),
+        name_contains=dict(type="str"),
+        fqdn=dict(type="str"),
+        outbound_voice_profile_id=dict(type="str"),
+        sort=dict(type="str", choices=SORT_CHOICES),
+        registration=dict(type="bool", default=False),
+        reveal_secrets=dict(type="bool", default=False),
+    )
+
+
+# -- the items of uac_connections -----------------------------------------------------------------
+def _name(item):
+    """The item's connection_name as Ansible will type it (YAML reads ``1006`` as a number), or None."""
+    name = item.get("connection_name") if isinstance(item, dict) else None
+    if isinstance(name, (int, float)) and not isinstance(name, bool):
+        name = str(name)
+    return name if isinstance(name, str) else None
+
+
+def _label(index, item):
+    name = _name(item)
+    return "connections[%d]%s" % (index, " (%s)" % name if name is not None else "")
+
+
+def secret_values(item):
+    """Every password an item carries, so the module can keep them out of its output.
+
+    A number counts too: YAML reads an all-digit password as one, and Ansible
+    turns it into the string that is sent.
+    """
+    values = []
+    for path in uac.SECRET_PATHS:
+        node = item
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, (int, float)) and not isinstance(node, bool):
+            node = str(node)
+        if isinstance(node, str) and node:
+            values.append(node)
+    return values
+
+
+def item_validator():
+    """The validator of one item (build it once for many items)."""
+    return ArgumentSpecValidator(item_spec())
+
+
+def check_item(item, validator=None):
+    """One item typed by the item spec, and every problem with it as clauses that name its options.
+
+    The typed item is None when there are problems. The sip_attach role checks
+    each trunk with this before the module runs, so a trunk's error names its
+    host and trunk.
+    """
+    result = (validator or item_validator()).validate(item)
+    if result.error_messages:
+        return None, [_describe(error) for error in result.errors.errors]
+    params = result.validated_parameters
+    if params["state"] == "present":
+        try:
+            uac.validate(uac.desired_state(params))
+        except ValidationError as exc:
+            return None, exc.problems
+    return params, []
+
+
+def validate_items(items, purge, purge_tag, concurrency, options=None):
+    """Typed items, or ``ValidationError`` naming every bad item and option."""
+    options = options or {}
+    problems = registration.check_options(options)
+    if purge and not purge_tag:
+        problems.append("purge needs purge_tag: only connections that carry the managed tag are ever deleted")
+    if purge_tag is not None and not purge_tag.strip():
+        problems.append("purge_tag must not be empty")
+    if purge and purge_tag and not options.get("purge_force_all") and not any(
+            isinstance(item, dict) and item.get("state", "present") == "present" for item in items):
+        problems.append("purge with no connection in state present would delete every connection tagged %r in the "
+                        "account: list the connections to keep, or set purge_force_all: true to delete them all"
+                        % (purge_tag,))
+    if concurrency < 1 or concurrency > 64:
+        problems.append("concurrency must be between 1 and 64, got %s" % concurrency)
+    validator = item_validator()
+    typed = []
+    seen = {}
+    for index, item in enumerate(items):
+        label = _label(index, item)
+        if not isinstance(item, dict):
+            problems.append("%s must be a dict of connection options, got %r" % (label, type(item).__name__))
+            continue
+        name = _name(item)
+        if name is not None and name in seen:
+            problems.append("%s: connection_name %r is also given by connections[%d]; each name may appear once"
+                            % (label, name, seen[name]))
+            continue
+        if name is not None:
+            seen[name] = index
+        params, errors = check_item(item, validator)
+        problems.extend("%s: %s" % (label, error) for error in errors)
+        if params is not None:
+            typed.append(params)
+    if problems:
+        raise ValidationError(problems)
+    return typed
+
+
+def _describe(error):
+    """An argument-spec error as one clause (unsupported options say so)."""
+    if isinstance(error, UnsupportedError):
+        return "unsupported option %s" % error.msg
+    return error.msg
+
+
+# -- the module --------------------------------------------------------------------------------------
 
 
 class TelnyxModule(AnsibleModule):

@@ -9,8 +9,10 @@ PRIVATE: internal to the telnyx.sip collection; may change without notice.
 A resource declares its writable fields once, as ``Field`` objects. From that
 one declaration come: the Ansible argument spec (types, choices, no_log,
 suboptions), the checks Ansible cannot express (lengths, ranges, patterns),
-the request payload, the comparison with what the API returned, the masking
-of secrets, and the diff.
+the request payload, the comparison with what the API returned, the
+field-level changes (and the diff shown from them), and which keys are
+secret: a field declared ``compare="secret"`` is the one place a secret is
+named; ``secret_names`` and ``secret_paths`` derive the rest from it.
 
 ``None`` always means "not managed": an option left unset is neither sent
 nor compared.
@@ -28,7 +30,6 @@ SECRET_UNREADABLE = "(write-only: the API does not return it)"
 SECRET_WILL_SET = "(write-only: will be set)"
 SECRET_HIDDEN = "(hidden)"
 SECRET_WILL_CHANGE = "(hidden: will change)"
-SECRET_KEYS = frozenset(["password"])
 PLACEHOLDERS = frozenset([SECRET_UNREADABLE, SECRET_WILL_SET, SECRET_HIDDEN, SECRET_WILL_CHANGE])
 
 
@@ -183,21 +184,45 @@ def managed(values):
     return result
 
 
-class Change:
-    """What it takes to bring one object from ``current`` to ``desired``."""
+def nest(changes, side):
+    """The ``before`` or ``after`` side of field-level changes as nested dicts (the shape of a diff)."""
+    shown = {}
+    for change in changes:
+        keys = change["field"].split(".")
+        node = shown
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = copy.deepcopy(change[side])
+    return shown
 
-    def __init__(self):
-        self.payload = {}
-        self.before = {}
-        self.after = {}
+
+class FieldDiff:
+    """What differs between one object and its desired state, field by field.
+
+    ``payload`` is the body that closes the gap; ``changes`` lists
+    ``{field, before, after}`` with ``field`` a dotted path, and a secret's
+    values shown only as placeholders.
+    """
+
+    def __init__(self, payload=None, changes=None):
+        self.payload = payload if payload is not None else {}
+        self.changes = changes if changes is not None else []
 
     @property
     def changed(self):
         return bool(self.payload)
 
+    @property
+    def before(self):
+        return nest(self.changes, "before")
+
+    @property
+    def after(self):
+        return nest(self.changes, "after")
+
 
 def plan_update(fields, desired, current, update_password="on_create"):
-    """The PATCH payload (only changed top-level keys) and the diff.
+    """The PATCH payload (only changed top-level keys) and the field-level changes, as a ``FieldDiff``.
 
     A changed nested object is sent whole: the current values of its declared
     suboptions merged with the desired ones, so the result is the same whether
@@ -205,42 +230,46 @@ def plan_update(fields, desired, current, update_password="on_create"):
     is to be set: a clear value that differs, or a masked/absent one with
     ``update_password=always``.
     """
-    change = Change()
+    diff = FieldDiff()
     for name, field in fields.items():
         want = desired.get(name)
         if want is None:
             continue
         have = current.get(name)
         if field.options is not None:
-            _plan_nested(change, name, field, want, have if isinstance(have, dict) else {}, update_password)
+            _plan_nested(diff, name, field, want, have if isinstance(have, dict) else {}, update_password)
             continue
-        _plan_value(name, field, want, have, update_password, change.payload, change.before, change.after)
-    return change
+        payload = _plan_value(name, field, want, have, update_password, diff.changes)
+        diff.payload.update(payload)
+    return diff
 
 
-def _plan_value(name, field, want, have, update_password, payload, before, after):
+def _plan_value(path, field, want, have, update_password, changes):
+    """The payload entry (``{}`` when nothing to send) for one value; its change is appended to ``changes``."""
+    name = path.rsplit(".", 1)[-1]
     if field.secret:
         if secret_is_readable(have):
             if want != have:
-                payload[name] = want
-                before[name], after[name] = SECRET_HIDDEN, SECRET_WILL_CHANGE
+                changes.append(dict(field=path, before=SECRET_HIDDEN, after=SECRET_WILL_CHANGE))
+                return {name: want}
         elif update_password == "always":
-            payload[name] = want
-            before[name], after[name] = SECRET_UNREADABLE, SECRET_WILL_SET
-        return
+            changes.append(dict(field=path, before=SECRET_UNREADABLE, after=SECRET_WILL_SET))
+            return {name: want}
+        return {}
     if not _same(field, want, have):
-        payload[name] = to_api(field, want)
-        before[name], after[name] = copy.deepcopy(have), copy.deepcopy(to_api(field, want))
+        changes.append(dict(field=path, before=copy.deepcopy(have), after=copy.deepcopy(to_api(field, want))))
+        return {name: to_api(field, want)}
+    return {}
 
 
-def _plan_nested(change, name, field, want, have, update_password):
-    sub_payload, sub_before, sub_after = {}, {}, {}
+def _plan_nested(diff, name, field, want, have, update_password):
+    sub_payload = {}
     for sub_name, sub_field in field.options.items():
         sub_want = want.get(sub_name)
         if sub_want is None:
             continue
-        _plan_value(sub_name, sub_field, sub_want, have.get(sub_name), update_password,
-                    sub_payload, sub_before, sub_after)
+        sub_payload.update(_plan_value(name + "." + sub_name, sub_field, sub_want, have.get(sub_name),
+                                       update_password, diff.changes))
     if not sub_payload:
         return
     whole = dict(
@@ -248,9 +277,42 @@ def _plan_nested(change, name, field, want, have, update_password):
         if key in field.options and value is not None and not field.options[key].secret
     )
     whole.update(sub_payload)
-    change.payload[name] = whole
-    change.before[name] = sub_before
-    change.after[name] = sub_after
+    diff.payload[name] = whole
+
+
+def creation_changes(fields, payload, prefix=""):
+    """A create's payload as field-level changes: every value is new, a secret says it will be set."""
+    changes = []
+    for key, value in payload.items():
+        field = fields.get(key)
+        if field is not None and field.options is not None and isinstance(value, dict):
+            changes.extend(creation_changes(field.options, value, prefix + key + "."))
+        else:
+            shown = SECRET_WILL_SET if field is not None and field.secret else copy.deepcopy(value)
+            changes.append(dict(field=prefix + key, before=None, after=shown))
+    return changes
+
+
+def secret_names(fields):
+    """The names of the fields declared secret, at any depth."""
+    names = set()
+    for name, field in fields.items():
+        if field.secret:
+            names.add(name)
+        if field.options is not None:
+            names.update(secret_names(field.options))
+    return frozenset(names)
+
+
+def secret_paths(fields, prefix=()):
+    """The key paths of the fields declared secret, such as ``("external_uac_settings", "password")``."""
+    paths = []
+    for name, field in fields.items():
+        if field.secret:
+            paths.append(prefix + (name,))
+        if field.options is not None:
+            paths.extend(secret_paths(field.options, prefix + (name,)))
+    return tuple(paths)
 
 
 def create_payload(fields, desired):
@@ -269,10 +331,10 @@ def create_payload(fields, desired):
     return payload
 
 
-def mask_secrets(obj, reveal=False):
+def mask_secrets(obj, names, reveal=False):
     """A deep copy of ``obj`` with every secret replaced by the mask.
 
-    Any key named like a secret (``password``) at any depth is masked, so a
+    Any key in ``names`` (see ``secret_names``) at any depth is masked, so a
     secret cannot slip through a nesting the declaration did not foresee.
     """
     if reveal:
@@ -280,29 +342,15 @@ def mask_secrets(obj, reveal=False):
     if isinstance(obj, dict):
         masked = {}
         for key, value in obj.items():
-            if key in SECRET_KEYS and value is not None and not _is_placeholder(value):
+            if key in names and value is not None and not _is_placeholder(value):
                 # Whatever a secret key holds (a string, a list, a dict) is masked whole.
                 masked[key] = MASK
             else:
-                masked[key] = mask_secrets(value)
+                masked[key] = mask_secrets(value, names)
         return masked
     if isinstance(obj, list):
-        return [mask_secrets(item) for item in obj]
+        return [mask_secrets(item, names) for item in obj]
     return obj
-
-
-def diff_secrets_for_create(fields, payload):
-    """A create's payload as shown in a diff: secrets say they will be set."""
-    shown = {}
-    for key, value in payload.items():
-        field = fields.get(key)
-        if field is not None and field.options is not None and isinstance(value, dict):
-            shown[key] = diff_secrets_for_create(field.options, value)
-        elif field is not None and field.secret:
-            shown[key] = SECRET_WILL_SET
-        else:
-            shown[key] = copy.deepcopy(value)
-    return mask_secrets(shown)
 
 
 def apply_change(current, payload):

@@ -2,15 +2,17 @@
 # Copyright (c) telnyx.sip contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The UAC connection (SIP Attach) resource: its fields, identity and rules.
+"""The UAC connection (SIP Attach) resource: its fields, identity and rules, declared once.
 
 PRIVATE: internal to the telnyx.sip collection; may change without notice.
 
 Fields, choices and limits come from the official contract
 (``uac_connections.openapi.yaml``: CreateUacConnectionRequest,
 UpdateUacConnectionRequest, UacExternalSettings, UacInternalSettings, ...).
-Every module that manages UAC connections uses this one declaration and the
-planning functions below.
+Every module that manages UAC connections uses this one declaration; the
+engine (``_engine``) plans and carries out changes from it, the info query
+(``_query``) reads connections, and ``masked`` is the one way a connection
+leaves the collection.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,17 +21,13 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.telnyx.sip.plugins.module_utils._client import TelnyxError
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import (
     Field,
     ValidationError,
-    apply_change,
-    create_payload,
-    diff_secrets_for_create,
-    fields_argument_spec,
     managed,
     mask_secrets,
-    plan_update,
+    secret_names,
+    secret_paths,
     validate_fields,
 )
 
@@ -193,20 +191,9 @@ FIELDS = dict(
     internal_uac_settings=Field(type="dict", options=INTERNAL_UAC_SETTINGS),
 )
 
-SECRET_PATHS = (("password",), ("external_uac_settings", "password"))
-
-
-def connection_fields_spec():
-    """The argument spec of the connection's own fields (shared by every module)."""
-    return fields_argument_spec(FIELDS)
-
-
-def behaviour_spec():
-    """Options about how a connection is managed, not what it holds."""
-    return dict(
-        update_password=dict(type="str", default="on_create", choices=["always", "on_create"], no_log=False),
-        reveal_secrets=dict(type="bool", default=False),
-    )
+# Derived from the fields declared compare="secret", never listed by hand.
+SECRET_NAMES = secret_names(FIELDS)
+SECRET_PATHS = secret_paths(FIELDS)
 
 
 def validate(desired, creating=None, current=None):
@@ -253,207 +240,8 @@ def item_path(connection_id):
 
 
 def masked(obj, reveal=False):
-    return mask_secrets(obj, reveal=reveal)
+    """``obj`` (a connection, a diff, a result line) as it may leave the collection: secrets masked unless revealed.
 
-
-class Lookup:
-    """Finds connections by id or exact name, from the API or a preloaded list."""
-
-    def __init__(self, client, preloaded=None):
-        self.client = client
-        self.preloaded = preloaded
-
-    def all(self):
-        if self.preloaded is None:
-            self.preloaded = self.client.paginate(PATH)
-        return self.preloaded
-
-    def by_name(self, name):
-        """Every connection whose name is exactly ``name``."""
-        if self.preloaded is not None:
-            candidates = self.preloaded
-        elif len(name) >= NAME_FILTER_MIN:
-            # The API filter is a case-insensitive substring match: narrow
-            # with it, then match exactly here.
-            candidates = self.client.paginate(PATH, {"filter[connection_name][contains]": name})
-        else:
-            candidates = self.all()
-        return [conn for conn in candidates if conn.get("connection_name") == name]
-
-    def by_id(self, connection_id):
-        if self.preloaded is not None:
-            for conn in self.preloaded:
-                if str(conn.get("id")) == str(connection_id):
-                    return conn
-            return None
-        try:
-            return self.client.get(item_path(connection_id)).get("data")
-        except TelnyxError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-
-def duplicate_error(name, matches):
-    return ("%d UAC connections are named %r (ids: %s): the API does not keep names unique. Delete the extra "
-            "ones, or manage each by id" % (len(matches), name, ", ".join(sorted(str(m.get("id")) for m in matches))))
-
-
-class Outcome:
-    """The result of bringing one connection to its desired state."""
-
-    def __init__(self, action, connection=None, before=None, after=None):
-        self.action = action  # created, updated, deleted, unchanged
-        self.connection = connection
-        self.before = before if before is not None else {}
-        self.after = after if after is not None else {}
-
-    @property
-    def changed(self):
-        return self.action in ("created", "updated", "deleted")
-
-
-def find_current(lookup, connection_id=None, name=None):
-    """The connection that ``id``/``connection_name`` identify, or None.
-
-    Raises ``ValidationError`` for several connections with the name.
+    The one boundary on the way out: every module result goes through it.
     """
-    if connection_id is not None:
-        return lookup.by_id(connection_id)
-    matches = lookup.by_name(name)
-    if len(matches) > 1:
-        raise ValidationError(duplicate_error(name, matches))
-    return matches[0] if matches else None
-
-
-def plan(desired, current, state="present", update_password="on_create"):
-    """What to do for one connection: an ``Outcome`` with the request to send.
-
-    Returns (outcome, method, payload): method is POST, PATCH, DELETE or None.
-    """
-    if state == "absent":
-        if current is None:
-            return Outcome("unchanged"), None, None
-        return Outcome("deleted", current, before=masked(current), after={}), "DELETE", None
-    if current is None:
-        validate(desired, creating=True)
-        payload = create_payload(FIELDS, desired)
-        return Outcome("created", payload, before={}, after=diff_secrets_for_create(FIELDS, payload)), \
-            "POST", payload
-    validate(desired, creating=False, current=current)
-    change = plan_update(FIELDS, desired, current, update_password=update_password)
-    if not change.changed:
-        return Outcome("unchanged", current), None, None
-    ident = dict(id=current.get("id"), connection_name=current.get("connection_name"))
-    before = dict(ident, **change.before)
-    after = dict(ident, **masked(change.after))
-    return Outcome("updated", apply_change(current, change.payload), before=before, after=after), \
-        "PATCH", change.payload
-
-
-def execute(client, outcome, method, payload, current):
-    """Send the planned request; returns the outcome with the API's object."""
-    if method == "POST":
-        name = payload.get("connection_name")
-
-        def recover():
-            # The POST may have been carried out even though no answer came.
-            # Any connection with the name now (there was none when planned)
-            # is the one it made: sending it again could only add another.
-            matches = Lookup(client).by_name(name)
-            return matches[0] if matches else None
-
-        outcome.connection = client.post(PATH, payload, recover=recover).get("data")
-    elif method == "PATCH":
-        outcome.connection = client.patch(item_path(current["id"]), payload).get("data")
-    elif method == "DELETE":
-        try:
-            outcome.connection = client.delete(item_path(current["id"])).get("data") or current
-        except TelnyxError as exc:
-            if exc.status != 404:
-                raise
-            # Deleted meanwhile: the goal is met.
-            outcome.connection = current
-    return outcome
-
-
-def check_rename(lookup, current, desired):
-    """With both id and connection_name: refuse a name another connection has."""
-    name = desired.get("connection_name")
-    if current is None or name is None or name == current.get("connection_name"):
-        return
-    others = [conn for conn in lookup.by_name(name) if str(conn.get("id")) != str(current.get("id"))]
-    if others:
-        raise ValidationError(
-            "connection_name %r is already used by connection id %s: cannot rename connection id %s to it"
-            % (name, ", ".join(str(o.get("id")) for o in others), current.get("id")))
-
-
-def outcome_result(outcome, want_diff, reveal=False):
-    """The module result for one connection: secrets masked unless revealed."""
-    result = dict(
-        changed=outcome.changed,
-        action=outcome.action,
-        uac_connection=masked(outcome.connection or {}, reveal=reveal),
-    )
-    if want_diff and outcome.changed:
-        result["diff"] = dict(before=outcome.before, after=outcome.after)
-    return result
-
-
-SORT_CHOICES = ["created_at", "-created_at", "connection_name", "-connection_name", "active", "-active"]
-
-
-def info_spec():
-    """The options of the info module (filters the API supports)."""
-    return dict(
-        id=dict(type="str"),
-        connection_name=dict(type="str"),
-        name_contains=dict(type="str"),
-        fqdn=dict(type="str"),
-        outbound_voice_profile_id=dict(type="str"),
-        sort=dict(type="str", choices=SORT_CHOICES),
-        registration=dict(type="bool", default=False),
-        reveal_secrets=dict(type="bool", default=False),
-    )
-
-
-def read_connections(client, params):
-    """The connections the info options select, every page read."""
-    validate_id(params.get("id"))
-    contains = params.get("name_contains")
-    if contains is not None and len(contains) < NAME_FILTER_MIN:
-        raise ValidationError("name_contains needs at least %d characters (an API limit), got %r"
-                              % (NAME_FILTER_MIN, contains))
-    if params.get("id") is not None:
-        found = Lookup(client).by_id(params["id"])
-        connections = [found] if found is not None else []
-        return [c for c in connections if _matches(c, params)]
-    query = {}
-    name = params.get("connection_name")
-    if contains is not None:
-        query["filter[connection_name][contains]"] = contains
-    elif name is not None and len(name) >= NAME_FILTER_MIN:
-        query["filter[connection_name][contains]"] = name
-    if params.get("fqdn") is not None:
-        query["filter[fqdn]"] = params["fqdn"]
-    if params.get("outbound_voice_profile_id") is not None:
-        query["filter[outbound_voice_profile_id]"] = params["outbound_voice_profile_id"]
-    if params.get("sort") is not None:
-        query["sort"] = params["sort"]
-    return [c for c in client.paginate(PATH, query) if _matches(c, params)]
-
-
-def _matches(conn, params):
-    """Client-side checks on top of the API's filters (exact name, and the rest for a look-up by id)."""
-    if params.get("connection_name") is not None and conn.get("connection_name") != params["connection_name"]:
-        return False
-    contains = params.get("name_contains")
-    if contains is not None and contains.lower() not in (conn.get("connection_name") or "").lower():
-        return False
-    if params.get("fqdn") is not None and conn.get("fqdn") != params["fqdn"]:
-        return False
-    profile = params.get("outbound_voice_profile_id")
-    if profile is not None and (conn.get("outbound") or {}).get("outbound_voice_profile_id") != profile:
-        return False
-    return True
+    return mask_secrets(obj, SECRET_NAMES, reveal=reveal)

@@ -134,54 +134,17 @@ diff:
   type: dict
 """
 
-from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
-from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
-from ansible_collections.telnyx.sip.plugins.module_utils._module import TelnyxModule
-
-
-def run(module):
-    params = module.params
-    desired = uac.desired_state(params)
-    uac.validate_id(params["id"])
-    if params["state"] == "present":
-        uac.validate(desired)
-    problems = registration.check_options(params)
-    if problems:
-        raise uac.ValidationError("; ".join(problems))
-    lookup = uac.Lookup(module.client)
-    current = uac.find_current(lookup, params["id"], params["connection_name"])
-    if params["id"] is not None and current is None and params["state"] == "present":
-        raise uac.ValidationError("no UAC connection has id %s; this module does not create a connection with a chosen id "
-                                  "(leave out id to create one)" % params["id"])
-    if params["id"] is not None and params["state"] == "present":
-        uac.check_rename(lookup, current, desired)
-    outcome, method, payload = uac.plan(desired, current, params["state"], params["update_password"])
-    if method is not None and not module.check_mode:
-        uac.execute(module.client, outcome, method, payload, current)
-    failures = []
-    if params["wait_for_registration"] and params["state"] == "present" and not module.check_mode:
-        failures = registration.wait_for_connections(module.client, [(outcome.connection.get("connection_name"),
-                                                                      outcome.connection)], params)
-    result = uac.outcome_result(outcome, module._diff, params["reveal_secrets"])
-    if failures:
-        module.fail_json(msg=failures[0][1], **result)
-    return result
+from ansible_collections.telnyx.sip.plugins.module_utils._engine import converge_connection
+from ansible_collections.telnyx.sip.plugins.module_utils._module import TelnyxModule, connection_spec
 
 
 def main():
-    spec = uac.connection_fields_spec()
-    spec.update(uac.behaviour_spec())
-    spec.update(registration.registration_spec())
-    spec.update(
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        id=dict(type="str"),
-    )
     module = TelnyxModule(
-        argument_spec=spec,
+        argument_spec=connection_spec(),
         required_one_of=[("id", "connection_name")],
         supports_check_mode=True,
     )
-    module.run(run)
+    module.run(converge_connection)
 
 
 if __name__ == "__main__":

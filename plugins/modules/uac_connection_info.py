@@ -112,25 +112,17 @@ uac_connections:
         destination_uri: 1006@assistant-abc123.sip.telnyx.com
 """
 
-from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
-from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
-from ansible_collections.telnyx.sip.plugins.module_utils._module import TelnyxModule
-
-
-def run(module):
-    connections = uac.read_connections(module.client, module.params)
-    if module.params["registration"]:
-        registration.annotate(module.client, connections)
-    return dict(changed=False, uac_connections=[uac.masked(c, module.params["reveal_secrets"]) for c in connections])
+from ansible_collections.telnyx.sip.plugins.module_utils._module import TelnyxModule, info_spec
+from ansible_collections.telnyx.sip.plugins.module_utils._query import run_info
 
 
 def main():
     module = TelnyxModule(
-        argument_spec=uac.info_spec(),
+        argument_spec=info_spec(),
         mutually_exclusive=[("id", "connection_name")],
         supports_check_mode=True,
     )
-    module.run(run)
+    module.run(run_info)
 
 
 if __name__ == "__main__":

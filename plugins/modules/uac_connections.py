@@ -178,6 +178,14 @@ results:
       description: Why the connection did not register (with O(wait_for_registration=true)).
       type: str
       returned: when the connection did not register
+    password:
+      description: The connection's own password (its C(password) field), as the API returned it.
+      type: str
+      returned: when O(reveal_secrets=true)
+    external_password:
+      description: The password Telnyx registers with on the PBX (C(external_uac_settings.password)), as the API returned it.
+      type: str
+      returned: when O(reveal_secrets=true)
   sample:
     - connection_name: pbx-hq-1006
       action: created
@@ -214,42 +222,13 @@ failed_items:
       error: "Telnyx API 422 on POST /uac_connections: external_uac_settings.username: is too short"
 """
 
-from ansible_collections.telnyx.sip.plugins.module_utils import _fleet as fleet
-from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
-from ansible_collections.telnyx.sip.plugins.module_utils._module import TelnyxModule
-
-
-def run(module):
-    params = module.params
-    for item in params["connections"]:
-        if isinstance(item, dict):
-            module.no_log_values.update(fleet.secret_values(item))
-    items = fleet.validate_items(params["connections"], params["purge"], params["purge_tag"], params["concurrency"],
-                                 params)
-    existing = uac.Lookup(module.client).all()
-    tasks = fleet.plan_fleet(items, existing, params["purge"], params["purge_tag"], params["update_password"])
-    if not module.check_mode:
-        fleet.execute_fleet(module.client, tasks, params["concurrency"])
-        waited = fleet.waited_names(items, params)
-        if waited:
-            fleet.wait_for_registration(module.client, tasks, params, waited)
-    result = fleet.fleet_result(tasks, module._diff, params["reveal_secrets"])
-    problems = []
-    if result["failed_items"]:
-        problems.append("%d of %d connections failed: %s" % (
-            len(result["failed_items"]), len(tasks),
-            ", ".join(line["connection_name"] for line in result["failed_items"])))
-    if result["not_registered"]:
-        problems.append("%d connections did not register: %s" % (
-            len(result["not_registered"]), "; ".join(line["error"] for line in result["not_registered"])))
-    if problems:
-        module.fail_json(msg="; ".join(problems), **result)
-    return result
+from ansible_collections.telnyx.sip.plugins.module_utils._engine import converge_connections
+from ansible_collections.telnyx.sip.plugins.module_utils._module import TelnyxModule, fleet_spec
 
 
 def main():
-    module = TelnyxModule(argument_spec=fleet.fleet_spec(), supports_check_mode=True)
-    module.run(run)
+    module = TelnyxModule(argument_spec=fleet_spec(), supports_check_mode=True)
+    module.run(converge_connections)
 
 
 if __name__ == "__main__":

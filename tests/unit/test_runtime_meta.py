@@ -36,9 +36,9 @@ def test_requires_ansible_is_a_lower_bound_of_a_released_core():
 
 def test_galaxy_version_is_the_client_collection_version():
     galaxy = _yaml("galaxy.yml")
-    with open(os.path.join(REPO_ROOT, "plugins", "module_utils", "_client.py"), encoding="utf-8") as handle:
+    with open(os.path.join(REPO_ROOT, "plugins", "module_utils", "_version.py"), encoding="utf-8") as handle:
         found = re.search(r'^COLLECTION_VERSION = ["\']([^"\']+)["\']', handle.read(), re.M)
-    assert found, "COLLECTION_VERSION not found in plugins/module_utils/_client.py"
+    assert found, "COLLECTION_VERSION not found in plugins/module_utils/_version.py"
     assert galaxy["version"] == found.group(1), (
         "galaxy.yml version %s != COLLECTION_VERSION %s (the User-Agent)" % (galaxy["version"], found.group(1)))
     assert (galaxy["namespace"], galaxy["name"]) == ("telnyx", "sip")

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from ansible_collections.telnyx.sip.plugins.filter import sip_attach as role_filter
-from ansible_collections.telnyx.sip.plugins.module_utils import _fleet, _module, _uac
-from ansible_collections.telnyx.sip.plugins.module_utils._client import connection_argument_spec
+from ansible_collections.telnyx.sip.plugins.module_utils import _module, _uac
+from ansible_collections.telnyx.sip.plugins.module_utils._module import connection_argument_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -194,7 +194,7 @@ def test_uac_connection_and_info_refuse_bad_input_before_any_request(faulty, pla
 
 
 def test_uac_connections_refuses_bad_items_and_options_before_any_request(faulty, playbook, record):
-    spec = _fleet.item_spec()
+    spec = _module.item_spec()
     items, expected = [], []
     for index, (where, value, words) in enumerate(spec_cases(spec, _uac.FIELDS)):
         base = {"connection_name": "rel-item-%03d" % index}

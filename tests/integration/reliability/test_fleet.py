@@ -145,7 +145,7 @@ def busiest_second(times):
 
 
 def test_fleet_under_a_rate_limit_of_20_a_second_absorbs_429s_without_a_storm(faulty_with, tmp_path, record):
-    from conftest import LeakChecked, PlaybookRunner
+    from tests.integration.reliability.helpers import LeakChecked, PlaybookRunner
 
     faulty = faulty_with("--rate-limit", str(RATE))
     playbook = LeakChecked(PlaybookRunner(tmp_path, faulty.handle))

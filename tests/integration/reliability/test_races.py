@@ -15,7 +15,7 @@ import time
 import pytest
 import yaml
 
-from conftest import API_KEY, LeakChecked, PlaybookRunner
+from tests.integration.reliability.helpers import API_KEY, LeakChecked, PlaybookRunner
 from tests.integration.conftest import Emulator, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -129,4 +129,4 @@ def test_emulator_restarted_mid_rollout_keeps_its_state_and_the_rerun_converges(
                else "failed some items cleanly"))
 
 
-from conftest import Faulty  # noqa: E402
+from tests.integration.reliability.helpers import Faulty  # noqa: E402

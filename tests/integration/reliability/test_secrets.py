@@ -3,7 +3,7 @@ none is given; it never shows in the output unless reveal_secrets asks for it.""
 
 import pytest
 
-from conftest import LeakChecked, PlaybookRunner
+from tests.integration.reliability.helpers import LeakChecked, PlaybookRunner
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

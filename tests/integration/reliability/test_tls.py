@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import LeakChecked, PlaybookRunner
+from tests.integration.reliability.helpers import LeakChecked, PlaybookRunner
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -196,7 +196,13 @@ def test_purge_is_refused_in_a_limited_play(fleet, emulator):
 
 def test_limit_rolls_out_a_wave(fleet, emulator):
     fleet.rollout("--limit", "pbx00*")
-    assert len(fleet.writes()) == sum(len(fleet.trunks[host_name(i)]) for i in range(10))
+    wave = sorted("%s-%s" % (host_name(i), trunk["name"]) for i in range(10) for trunk in fleet.trunks[host_name(i)])
+    assert len(fleet.writes()) == len(wave)
+    assert set(fleet.writes()) == {("POST", "/v2/uac_connections")}
+    # exactly the trunks of pbx000..pbx009 were created, none of the hosts outside the limit
+    listed = emulator.call("GET", "/uac_connections", params={"page[size]": 250}).json()["data"]
+    assert sorted(conn["connection_name"] for conn in listed) == wave
+    assert sorted(row["connection_name"] for row in fleet.report_rows()) == wave
 
 
 def test_check_mode_writes_nothing_and_reports_the_drift(fleet, emulator):

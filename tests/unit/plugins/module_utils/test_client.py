@@ -6,7 +6,6 @@ import time
 
 import pytest
 import requests
-from ansible.module_utils.common.parameters import AnsibleFallbackNotFound
 
 from ansible_collections.telnyx.sip.plugins.module_utils import _client
 from ansible_collections.telnyx.sip.plugins.module_utils._client import (
@@ -15,7 +14,6 @@ from ansible_collections.telnyx.sip.plugins.module_utils._client import (
     RateGate,
     TelnyxClient,
     TelnyxError,
-    env_fallback_nonempty,
 )
 
 OK = dict(data=dict(id="1"))
@@ -76,27 +74,6 @@ def test_api_key_is_required():
         TelnyxClient(api_key="")
 
 
-# -- env fallback --------------------------------------------------------------
-def test_env_fallback_nonempty(monkeypatch):
-    monkeypatch.setenv("FIRST", "")
-    monkeypatch.delenv("SECOND", raising=False)
-    with pytest.raises(AnsibleFallbackNotFound):
-        env_fallback_nonempty("FIRST", "SECOND")
-    monkeypatch.setenv("SECOND", "key-2")
-    assert env_fallback_nonempty("FIRST", "SECOND") == "key-2"
-    monkeypatch.setenv("FIRST", "key-1")
-    assert env_fallback_nonempty("FIRST", "SECOND") == "key-1"
-
-
-def test_connection_spec_uses_the_nonempty_fallback():
-    spec = _client.connection_argument_spec()
-    assert spec["api_key"]["no_log"] is True
-    assert spec["api_key"]["fallback"] == (env_fallback_nonempty, ["TELNYX_API_KEY"])
-    assert spec["api_url"]["fallback"] == (env_fallback_nonempty, ["TELNYX_BASE_URL"])
-    assert spec["allow_insecure_http"] == dict(type="bool", default=False,
-                                               fallback=(env_fallback_nonempty, ["TELNYX_ALLOW_INSECURE_HTTP"]))
-
-
 # -- where the key may go --------------------------------------------------------
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
@@ -146,24 +123,6 @@ def test_allow_insecure_http_lets_plain_http_through(make_client, transport, api
     transport.push(json=OK)
     make_client(api_url="http://emulator.ci:4010/v2", allow_insecure_http=True).get("/x")
     assert transport.calls[0].url == "http://emulator.ci:4010/v2/x"
-
-
-@pytest.mark.parametrize("url, validate_certs, allow, expected", [
-    ("https://api.telnyx.com/v2", True, False, []),
-    (None, True, False, []),
-    (None, False, False, ["validate_certs is false: the TLS certificate of api.telnyx.com is not checked"]),
-    ("https://10.1.2.3:8443/v2", False, True, ["validate_certs is false: the TLS certificate of 10.1.2.3 is"]),
-    ("http://127.0.0.1:8081/v2", False, True, []),  # no TLS to weaken, nothing leaves the machine
-    ("http://emulator.ci/v2", True, True, ["allow_insecure_http is true: the API key travels in clear text to "
-                                           "emulator.ci"]),
-])
-def test_transport_warnings(url, validate_certs, allow, expected):
-    found = _client.transport_warnings(url, validate_certs, allow)
-    assert len(found) == len(expected)
-    for warning, start in zip(found, expected):
-        assert warning.startswith(start)
-    if not validate_certs and found:
-        assert "pose as the API, read the API key" in found[0] and "ca_path" in found[0]
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8081/v2", "https://[::1]:8443/v2", "http://localhost/v2"])

@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from ansible_collections.telnyx.sip.plugins.module_utils import _fleet as fleet
+from ansible_collections.telnyx.sip.plugins.module_utils import _engine as engine
+from ansible_collections.telnyx.sip.plugins.module_utils import _module as glue
+from ansible_collections.telnyx.sip.plugins.module_utils import _query as query
 from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
-from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import MASK, SECRET_WILL_SET, ValidationError
 
 TAG = "sip-attach"
@@ -34,18 +35,18 @@ def existing(api, name, **fields):
 
 def typed(*items, purge=False, purge_tag=None):
     # planning tests purge lists without a present item too: the refusal of those is tested on its own
-    return fleet.validate_items(list(items), purge, purge_tag, 8, dict(purge_force_all=True))
+    return glue.validate_items(list(items), purge, purge_tag, 8, dict(purge_force_all=True))
 
 
 def plan(items, current, purge=False, purge_tag=TAG, update_password="on_create"):
-    return fleet.plan_fleet(typed(*items, purge=purge, purge_tag=purge_tag), current, purge, purge_tag,
-                            update_password)
+    return engine.plan_fleet(typed(*items, purge=purge, purge_tag=purge_tag), current, purge, purge_tag,
+                             update_password)
 
 
 def problems(items, purge=False, purge_tag=None, concurrency=8, options=None):
     """The validation message (every problem, joined by '; ')."""
     with pytest.raises(ValidationError) as caught:
-        fleet.validate_items(items, purge, purge_tag, concurrency, options)
+        glue.validate_items(items, purge, purge_tag, concurrency, options)
     return str(caught.value)
 
 
@@ -60,19 +61,19 @@ def assert_in_order(text, *parts):
 
 # -- item_spec, validate_items -----------------------------------------------------------------
 def test_item_spec_is_the_connection_fields_with_a_required_name_and_a_state():
-    spec = fleet.item_spec()
-    assert set(spec) == set(uac.connection_fields_spec()) | {"state", "update_password", "wait_for_registration"}
+    spec = glue.item_spec()
+    assert set(spec) == set(glue.connection_fields_spec()) | {"state", "update_password", "wait_for_registration"}
     assert spec["update_password"] == dict(type="str", choices=["always", "on_create"], no_log=False)
     assert spec["wait_for_registration"] == dict(type="bool")
     assert spec["connection_name"]["required"] is True
     assert spec["state"] == dict(type="str", default="present", choices=["present", "absent"])
     assert spec["external_uac_settings"]["options"]["password"]["no_log"] is True
-    assert "required" not in uac.connection_fields_spec()["connection_name"]  # the shared spec is not changed
+    assert "required" not in glue.connection_fields_spec()["connection_name"]  # the shared spec is not changed
 
 
 def test_validate_items_returns_typed_items_in_order():
-    items = fleet.validate_items([trunk("b", active="yes", external_uac_settings=dict(expiration_sec="600")),
-                                  dict(connection_name="a", state="absent")], True, TAG, 64)
+    items = glue.validate_items([trunk("b", active="yes", external_uac_settings=dict(expiration_sec="600")),
+                                 dict(connection_name="a", state="absent")], True, TAG, 64)
     assert [item["connection_name"] for item in items] == ["b", "a"]
     assert items[0]["active"] is True and items[0]["state"] == "present"
     assert items[0]["external_uac_settings"]["expiration_sec"] == 600
@@ -80,8 +81,8 @@ def test_validate_items_returns_typed_items_in_order():
 
 
 def test_validate_items_accepts_an_empty_list_and_the_bounds():
-    assert fleet.validate_items([], False, None, 1) == []
-    assert fleet.validate_items([], True, TAG, 64, dict(registration_timeout=1, purge_force_all=True)) == []
+    assert glue.validate_items([], False, None, 1) == []
+    assert glue.validate_items([], True, TAG, 64, dict(registration_timeout=1, purge_force_all=True)) == []
 
 
 def test_an_item_update_password_wins_over_the_module_option(api):
@@ -96,18 +97,18 @@ def test_an_item_update_password_wins_over_the_module_option(api):
 def test_waited_names_follow_each_item_then_the_module_option():
     items = [dict(connection_name="a", wait_for_registration=True), dict(connection_name="b"),
              dict(connection_name="c", wait_for_registration=False)]
-    assert fleet.waited_names(items, dict(wait_for_registration=False)) == {"a"}
-    assert fleet.waited_names(items, dict(wait_for_registration=True)) == {"a", "b"}
+    assert engine.waited_names(items, dict(wait_for_registration=False)) == {"a"}
+    assert engine.waited_names(items, dict(wait_for_registration=True)) == {"a", "b"}
 
 
 @pytest.mark.parametrize("items", [[], [dict(connection_name="old", state="absent")]])
 def test_purge_without_a_present_item_is_refused_unless_forced(items):
     with pytest.raises(ValidationError) as caught:
-        fleet.validate_items(items, True, TAG, 8)
+        glue.validate_items(items, True, TAG, 8)
     assert str(caught.value) == (
         "purge with no connection in state present would delete every connection tagged %r in the account: list the "
         "connections to keep, or set purge_force_all: true to delete them all" % TAG)
-    assert fleet.validate_items(items, True, TAG, 8, dict(purge_force_all=True)) == fleet.validate_items(items, False, TAG, 8)
+    assert glue.validate_items(items, True, TAG, 8, dict(purge_force_all=True)) == glue.validate_items(items, False, TAG, 8)
 
 
 def test_validate_items_reports_every_problem_at_once():
@@ -179,7 +180,7 @@ def test_validate_items_checks_each_connection_like_the_single_module():
 
 
 def test_validate_items_does_not_check_the_fields_of_an_absent_item():
-    (item,) = fleet.validate_items([dict(connection_name="a", state="absent", user_name="x")], False, None, 8)
+    (item,) = glue.validate_items([dict(connection_name="a", state="absent", user_name="x")], False, None, 8)
     assert item["state"] == "absent"
 
 
@@ -197,7 +198,7 @@ def test_names_that_differ_in_case_are_not_repeats():
 # -- secret_values -----------------------------------------------------------------------------
 def test_secret_values_are_both_passwords():
     item = trunk("a", password=TOP_PASSWORD, external_uac_settings=dict(password=PBX_PASSWORD))
-    assert fleet.secret_values(item) == [TOP_PASSWORD, PBX_PASSWORD]
+    assert glue.secret_values(item) == [TOP_PASSWORD, PBX_PASSWORD]
 
 
 @pytest.mark.parametrize("item", [
@@ -208,7 +209,7 @@ def test_secret_values_are_both_passwords():
     dict(connection_name="a", external_uac_settings=["password"]),
 ])
 def test_secret_values_of_items_without_passwords(item):
-    assert fleet.secret_values(item) == []
+    assert glue.secret_values(item) == []
 
 
 # -- plan_fleet ------------------------------------------------------------------------------------
@@ -223,7 +224,7 @@ def test_plan_creates_updates_deletes_and_leaves(api):
     tasks = plan([trunk("new"), trunk("same"), trunk("moved", external_uac_settings=dict(transport="UDP")),
                   dict(connection_name="gone", state="absent"), dict(connection_name="never", state="absent")],
                  list(api.store.values()))
-    assert [(t.name, t.outcome.action, t.method, t.error) for t in tasks] == [
+    assert [(t.name, t.action, t.method, t.error) for t in tasks] == [
         ("new", "created", "POST", None), ("same", "unchanged", None, None), ("moved", "updated", "PATCH", None),
         ("gone", "deleted", "DELETE", None), ("never", "unchanged", None, None)]
     new = tasks[0]
@@ -238,7 +239,7 @@ def test_plan_without_a_purge_tag_tags_nothing(api):
     existing(api, "old")
     tasks = plan([trunk("new"), trunk("old")], list(api.store.values()), purge_tag=None)
     assert "tags" not in tasks[0].payload
-    assert tasks[1].outcome.action == "unchanged"
+    assert tasks[1].action == "unchanged"
 
 
 def test_plan_keeps_given_tags_and_adds_the_managed_one(api):
@@ -246,23 +247,23 @@ def test_plan_keeps_given_tags_and_adds_the_managed_one(api):
     tasks = by_name(plan([trunk("new", tags=["pbx-hq"]), trunk("old", tags=["pbx-hq", "floor-2"])],
                          list(api.store.values())))
     assert tasks["new"].payload["tags"] == ["pbx-hq", TAG]
-    assert tasks["old"].outcome.action == "updated"
+    assert tasks["old"].action == "updated"
     assert sorted(tasks["old"].payload["tags"]) == sorted(["pbx-hq", "floor-2", TAG])
 
 
 def test_adopting_an_untagged_listed_connection_is_an_update_of_its_tags(api):
     old = existing(api, "old", tags=["pbx-hq"])
     (task,) = plan([trunk("old")], [old])
-    assert (task.outcome.action, task.method) == ("updated", "PATCH")
+    assert (task.action, task.method) == ("updated", "PATCH")
     assert task.payload == dict(tags=["pbx-hq", TAG])
-    assert task.outcome.before == dict(id=old["id"], connection_name="old", tags=["pbx-hq"])
-    assert task.outcome.after == dict(id=old["id"], connection_name="old", tags=["pbx-hq", TAG])
+    assert task.before == dict(id=old["id"], connection_name="old", tags=["pbx-hq"])
+    assert task.after == dict(id=old["id"], connection_name="old", tags=["pbx-hq", TAG])
 
 
 def test_an_absent_item_is_deleted_whatever_its_tags(api):
     untagged = existing(api, "old")
     (task,) = plan([dict(connection_name="old", state="absent")], [untagged])
-    assert (task.outcome.action, task.method, task.current) == ("deleted", "DELETE", untagged)
+    assert (task.action, task.method, task.current) == ("deleted", "DELETE", untagged)
 
 
 def test_duplicates_in_the_account_fail_that_item_only(api):
@@ -270,10 +271,10 @@ def test_duplicates_in_the_account_fail_that_item_only(api):
     two = existing(api, "twice")
     tasks = plan([trunk("twice"), trunk("new")], list(api.store.values()))
     twice, new = tasks
-    assert twice.error == uac.duplicate_error("twice", [one, two])
+    assert twice.error == query.duplicate_error("twice", [one, two])
     assert one["id"] in twice.error and two["id"] in twice.error
-    assert twice.outcome is None and twice.method is None
-    assert (new.outcome.action, new.method, new.error) == ("created", "POST", None)
+    assert twice.payload is None and twice.method is None
+    assert (new.action, new.method, new.error) == ("created", "POST", None)
 
 
 def test_an_item_the_current_connection_makes_invalid_fails_alone(api):
@@ -290,10 +291,10 @@ def test_purge_deletes_only_tagged_connections_the_list_no_longer_names(api):
     foreign = existing(api, "foreign", tags=["other"])
     bare = existing(api, "bare")
     tasks = plan([trunk("listed")], [listed, stale, foreign, bare], purge=True)
-    assert [(t.name, t.outcome.action, t.method) for t in tasks] == [
+    assert [(t.name, t.action, t.method) for t in tasks] == [
         ("listed", "unchanged", None), ("stale", "deleted", "DELETE")]
     assert tasks[1].current is stale
-    assert tasks[1].outcome.before["connection_name"] == "stale"
+    assert tasks[1].before["connection_name"] == "stale"
 
 
 def test_purge_spares_a_tagged_connection_listed_as_absent_only_once(api):
@@ -321,13 +322,13 @@ def test_execute_sends_every_planned_write(make_client, api, transport):
     existing(api, "same", tags=[TAG])
     tasks = plan([trunk("new"), trunk("moved", external_uac_settings=dict(transport="UDP")), trunk("same")],
                  list(api.store.values()), purge=True)
-    tasks.append(fleet.plan_fleet([], [gone], True, TAG)[0])  # deleted meanwhile by the purge above: a 404 is fine
-    fleet.execute_fleet(make_client(), tasks, 4)
+    tasks.append(engine.plan_fleet([], [gone], True, TAG)[0])  # deleted meanwhile by the purge above: a 404 is fine
+    engine.execute_fleet(make_client(), tasks, 4)
     assert sorted(transport.methods) == sorted([
         ("POST", "/uac_connections"), ("PATCH", "/uac_connections/" + tasks[1].current["id"]),
         ("DELETE", "/uac_connections/" + gone["id"]), ("DELETE", "/uac_connections/" + gone["id"])])
     assert all(task.error is None for task in tasks)
-    new = tasks[0].outcome.connection
+    new = tasks[0].connection
     assert new["id"] in api.store and new["fqdn"].endswith(".uac.telnyx.com")
     assert api.store[tasks[1].current["id"]]["external_uac_settings"]["transport"] == "UDP"
     assert gone["id"] not in api.store
@@ -337,7 +338,7 @@ def test_execute_sends_every_planned_write(make_client, api, transport):
 def test_execute_without_writes_sends_nothing(make_client, api, transport):
     existing(api, "same", tags=[TAG])
     tasks = plan([trunk("same"), dict(connection_name="never", state="absent")], list(api.store.values()))
-    fleet.execute_fleet(make_client(), tasks, 8)
+    engine.execute_fleet(make_client(), tasks, 8)
     assert transport.calls == []
 
 
@@ -345,7 +346,7 @@ def test_execute_skips_items_that_failed_to_plan(make_client, api, transport):
     existing(api, "twice")
     existing(api, "twice")
     tasks = plan([trunk("twice")], list(api.store.values()))
-    fleet.execute_fleet(make_client(), tasks, 8)
+    engine.execute_fleet(make_client(), tasks, 8)
     assert transport.calls == [] and tasks[0].error.startswith("2 UAC connections are named 'twice'")
 
 
@@ -361,7 +362,7 @@ def refuse(api, name, status=422, detail="is not reachable"):
 def test_an_api_error_on_one_item_is_recorded_on_it_and_the_others_run(make_client, api, transport):
     transport.handler = refuse(api, "bad")
     tasks = plan([trunk("a"), trunk("bad"), trunk("c")], [])
-    fleet.execute_fleet(make_client(), tasks, 2)
+    engine.execute_fleet(make_client(), tasks, 2)
     assert tasks[1].error == ("Telnyx API 422 on POST /uac_connections: external_uac_settings.proxy: "
                               "is not reachable")
     assert tasks[0].error is None and tasks[2].error is None
@@ -369,16 +370,16 @@ def test_an_api_error_on_one_item_is_recorded_on_it_and_the_others_run(make_clie
 
 
 def test_any_exception_on_one_item_is_recorded_on_it_and_the_others_run(make_client, api, monkeypatch):
-    real = uac.execute
+    real = engine.execute
 
-    def execute(client, outcome, method, payload, current):
-        if payload.get("connection_name") == "bad":
+    def execute(client, plan):
+        if plan.payload.get("connection_name") == "bad":
             raise KeyError("boom")
-        return real(client, outcome, method, payload, current)
+        return real(client, plan)
 
-    monkeypatch.setattr(uac, "execute", execute)
+    monkeypatch.setattr(engine, "execute", execute)
     tasks = plan([trunk("a"), trunk("bad"), trunk("c")], [])
-    fleet.execute_fleet(make_client(), tasks, 1)
+    engine.execute_fleet(make_client(), tasks, 1)
     assert [task.error for task in tasks] == [None, "KeyError: 'boom'", None]
     assert sorted(c["connection_name"] for c in api.store.values()) == ["a", "c"]
 
@@ -410,7 +411,7 @@ class Gauge:
 def test_execute_honours_concurrency(make_client, api, transport, concurrency, most):
     gauge = transport.handler = Gauge(api, most)
     tasks = plan([trunk("c%d" % i) for i in range(5)], [])
-    fleet.execute_fleet(make_client(), tasks, concurrency)
+    engine.execute_fleet(make_client(), tasks, concurrency)
     assert gauge.most == most
     assert len(api.store) == 5 and all(task.error is None for task in tasks)
 
@@ -428,82 +429,82 @@ def test_wait_for_registration_waits_for_what_the_run_leaves_present(make_client
     tasks = plan([trunk("new"), trunk("same"), trunk("bad"), dict(connection_name="gone", state="absent"),
                   dict(connection_name="never", state="absent")], list(api.store.values()))
     client = make_client()
-    fleet.execute_fleet(client, tasks, 8)
-    fleet.wait_for_registration(client, tasks, dict(PARAMS, concurrency=8))
+    engine.execute_fleet(client, tasks, 8)
+    engine.wait_for_registration(client, tasks, dict(PARAMS, concurrency=8))
     tasks = by_name(tasks)
     assert tasks["new"].registration_error is None
-    assert tasks["new"].outcome.connection["registration_status"] == "Registered"
+    assert tasks["new"].connection["registration_status"] == "Registered"
     assert tasks["same"].registration_error == (
         "same failed to register (status failed, PBX's last answer: 403 Forbidden): " + registration.HINTS[403])
-    assert tasks["same"].outcome.connection["registration_status"] == "Failed"
+    assert tasks["same"].connection["registration_status"] == "Failed"
     assert tasks["bad"].registration_error is None and tasks["bad"].error.startswith("Telnyx API 422")
     assert tasks["gone"].registration_error is None
-    new_id, same_id = tasks["new"].outcome.connection["id"], tasks["same"].current["id"]
+    new_id, same_id = tasks["new"].connection["id"], tasks["same"].current["id"]
     assert sorted(registrar.reads) == sorted([new_id, same_id, same_id])
     assert registration_clock.sleeps == [10.0]
 
 
-# -- task_result, fleet_result -------------------------------------------------------------------
+# -- plan_line, fleet_result -------------------------------------------------------------------
 def created_task(name="new", **fields):
     conn = dict(trunk(name, **fields), id="42", fqdn="fq42.uac.telnyx.com", user_name="telnyx0042",
                 password=TOP_PASSWORD, registration_status=None)
     conn["external_uac_settings"] = dict(conn["external_uac_settings"], password=PBX_PASSWORD, auth_username="auth6")
-    return fleet.Task(name, uac.Outcome("created", conn, before={}, after=dict(connection_name=name)), "POST", {})
+    return engine.Plan(name, action="created", method="POST", payload={}, after=dict(connection_name=name), connection=conn)
 
 
-def test_task_result_of_a_change():
-    assert fleet.task_result(created_task()) == dict(
+def test_plan_line_of_a_change():
+    assert engine.plan_line(created_task()) == dict(
         connection_name="new", action="created", id="42", fqdn="fq42.uac.telnyx.com", user_name="telnyx0042",
         destination_uri="1006@assistant-abc123.sip.telnyx.com", proxy="sip:pbx.example.com:5060",
         username="1006", auth_username="auth6", registration_status=None)
 
 
-def test_task_result_reveals_passwords_only_when_asked(no_secret):
+def test_plan_line_reveals_passwords_only_when_asked(no_secret):
     task = created_task()
-    no_secret(fleet.task_result(task), TOP_PASSWORD, PBX_PASSWORD, MASK)
-    line = fleet.task_result(task, reveal=True)
+    no_secret(engine.plan_line(task), TOP_PASSWORD, PBX_PASSWORD, MASK)
+    line = engine.plan_line(task, reveal=True)
     assert (line["password"], line["external_password"]) == (TOP_PASSWORD, PBX_PASSWORD)
 
 
-def test_task_result_of_a_failure():
+def test_plan_line_of_a_failure():
     current = dict(id="7", fqdn="fq7.uac.telnyx.com", connection_name="old", password=TOP_PASSWORD)
-    assert fleet.task_result(fleet.Task("old", current=current, error="it broke"), reveal=True) == dict(
+    assert engine.plan_line(engine.Plan("old", current=current, error="it broke"), reveal=True) == dict(
         connection_name="old", action="failed", error="it broke", id="7", fqdn="fq7.uac.telnyx.com")
-    assert fleet.task_result(fleet.Task("new", error="it broke")) == dict(
+    assert engine.plan_line(engine.Plan("new", error="it broke")) == dict(
         connection_name="new", action="failed", error="it broke", id=None, fqdn=None)
 
 
-def test_task_result_of_a_failed_write_is_a_failure():
+def test_plan_line_of_a_failed_write_is_a_failure():
     task = created_task()
     task.error = "Telnyx API 422 on POST /uac_connections: nope"
-    assert fleet.task_result(task)["action"] == "failed"
+    assert engine.plan_line(task)["action"] == "failed"
 
 
-def test_task_result_of_an_absent_connection_that_never_existed():
-    line = fleet.task_result(fleet.Task("never", uac.Outcome("unchanged")))
+def test_plan_line_of_an_absent_connection_that_never_existed():
+    line = engine.plan_line(engine.Plan("never"))
     assert line["action"] == "unchanged" and line["id"] is None and "registration_error" not in line
 
 
-def test_task_result_carries_the_registration_error():
+def test_plan_line_carries_the_registration_error():
     task = created_task()
     task.registration_error = "new failed to register"
-    assert fleet.task_result(task)["registration_error"] == "new failed to register"
+    assert engine.plan_line(task)["registration_error"] == "new failed to register"
 
 
 def fleet_tasks():
-    unchanged = fleet.Task("same", uac.Outcome("unchanged", dict(id="1", connection_name="same")))
-    updated = fleet.Task("moved", uac.Outcome("updated", dict(id="2", connection_name="moved"),
-                                              before=dict(tags=[]), after=dict(tags=[TAG])), "PATCH", {})
-    deleted = fleet.Task("gone", uac.Outcome("deleted", dict(id="3"), before=dict(id="3"), after={}), "DELETE")
-    failed = fleet.Task("bad", uac.Outcome("created", {}, before={}, after=dict(connection_name="bad")), "POST", {},
-                        error="refused")
+    unchanged = engine.Plan("same", connection=dict(id="1", connection_name="same"))
+    updated = engine.Plan("moved", action="updated", method="PATCH", payload={}, before=dict(tags=[]), after=dict(tags=[TAG]),
+                          connection=dict(id="2", connection_name="moved"))
+    deleted = engine.Plan("gone", action="deleted", method="DELETE", before=dict(id="3"), connection=dict(id="3"))
+    failed = engine.Plan("bad", action="created", method="POST", payload={}, after=dict(connection_name="bad"),
+                         connection={}, error="refused")
     created = created_task()
     created.registration_error = "new did not register"
     return [created, unchanged, updated, deleted, failed]
 
 
 def test_fleet_result_counts_and_lists(no_secret):
-    result = fleet.fleet_result(fleet_tasks(), want_diff=False)
+    result = engine.fleet_result(fleet_tasks(), want_diff=False)
     assert "diff" not in result
     assert result["changed"] is True
     assert result["counts"] == dict(created=1, updated=1, deleted=1, unchanged=1, failed=1)
@@ -516,7 +517,7 @@ def test_fleet_result_counts_and_lists(no_secret):
 
 
 def test_fleet_result_diff_has_one_entry_per_changed_item():
-    result = fleet.fleet_result(fleet_tasks(), want_diff=True)
+    result = engine.fleet_result(fleet_tasks(), want_diff=True)
     assert result["diff"] == [
         dict(before_header="new", after_header="new", before={}, after=dict(connection_name="new")),
         dict(before_header="moved", after_header="moved", before=dict(tags=[]), after=dict(tags=[TAG])),
@@ -525,20 +526,20 @@ def test_fleet_result_diff_has_one_entry_per_changed_item():
 
 
 def test_fleet_result_of_nothing_to_do():
-    result = fleet.fleet_result(fleet_tasks()[1:2], want_diff=True)
+    result = engine.fleet_result(fleet_tasks()[1:2], want_diff=True)
     assert result["changed"] is False and result["diff"] == []
     assert result["failed_items"] == [] and result["not_registered"] == []
     assert result["counts"] == dict(created=0, updated=0, deleted=0, unchanged=1, failed=0)
 
 
 def test_fleet_result_of_only_failures_is_not_a_change():
-    result = fleet.fleet_result(fleet_tasks()[4:], want_diff=True)
+    result = engine.fleet_result(fleet_tasks()[4:], want_diff=True)
     assert result["changed"] is False and result["diff"] == [] and result["counts"]["failed"] == 1
 
 
 def test_a_created_connection_shows_the_password_placeholder_in_the_diff(api):
     (task,) = plan([trunk("new", password=TOP_PASSWORD)], [])
-    (entry,) = fleet.fleet_result([task], want_diff=True)["diff"]
+    (entry,) = engine.fleet_result([task], want_diff=True)["diff"]
     assert entry["after"]["password"] == SECRET_WILL_SET
 
 
@@ -550,6 +551,6 @@ def test_repeated_names_are_refused_when_yaml_reads_them_as_numbers():
 
 def test_secret_values_of_all_digit_passwords_are_strings():
     item = dict(connection_name="a", password=12345678, external_uac_settings=dict(password=1006))
-    assert fleet.secret_values(item) == ["12345678", "1006"]
+    assert glue.secret_values(item) == ["12345678", "1006"]
     item = dict(connection_name="a", password=True, external_uac_settings=dict(password=0))
-    assert fleet.secret_values(item) == ["0"]
+    assert glue.secret_values(item) == ["0"]

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import (
     MASK,
     PLACEHOLDERS,
-    SECRET_KEYS,
     apply_change,
     mask_secrets,
     plan_update,
 )
-from ansible_collections.telnyx.sip.plugins.module_utils._uac import FIELDS
+from ansible_collections.telnyx.sip.plugins.module_utils._engine import plan_fleet
+from ansible_collections.telnyx.sip.plugins.module_utils._uac import FIELDS, SECRET_NAMES
 
 # No example database: it would write a .hypothesis folder into the work tree.
 SETTINGS = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -75,7 +75,7 @@ def api_patch(current, payload, nested="merge"):
         for key, value in payload.items():
             if isinstance(value, dict):
                 stored = current.get(key) or {}
-                value = dict(value, **dict((k, v) for k, v in stored.items() if k in SECRET_KEYS and k not in value))
+                value = dict(value, **dict((k, v) for k, v in stored.items() if k in SECRET_NAMES and k not in value))
             sent[key] = value
         return apply_change(current, sent)
     result = copy.deepcopy(current)
@@ -133,7 +133,7 @@ def secret_values(obj):
     """Every scalar held under a secret key, at any depth."""
     if isinstance(obj, dict):
         for key, value in obj.items():
-            if key in SECRET_KEYS and not isinstance(value, (dict, list)):
+            if key in SECRET_NAMES and not isinstance(value, (dict, list)):
                 yield value
             else:
                 yield from secret_values(value)
@@ -146,17 +146,17 @@ def secret_values(obj):
 @given(tree=json_tree())
 def test_masking_lets_no_secret_through_at_any_depth(tree):
     original = copy.deepcopy(tree)
-    masked = mask_secrets(tree)
+    masked = mask_secrets(tree, SECRET_NAMES)
     assert tree == original  # the input is not touched
     assert "S3CR3T" not in json.dumps(masked)
     assert all(value == MASK for value in secret_values(masked))
-    assert sorted(map(str, secret_values(mask_secrets(tree, reveal=True)))) == sorted(map(str, secret_values(tree)))
+    assert sorted(map(str, secret_values(mask_secrets(tree, SECRET_NAMES, reveal=True)))) == sorted(map(str, secret_values(tree)))
 
 
 @SETTINGS
 @given(tree=json_tree(), placeholder=st.sampled_from(sorted(PLACEHOLDERS)))
 def test_placeholders_survive_masking(tree, placeholder):
-    assert mask_secrets(dict(x=[dict(password=placeholder)], tree=tree))["x"] == [dict(password=placeholder)]
+    assert mask_secrets(dict(x=[dict(password=placeholder)], tree=tree), SECRET_NAMES)["x"] == [dict(password=placeholder)]
 
 
 # --- the fleet planner: after its writes are applied, planning again finds nothing to do -----------------
@@ -182,7 +182,6 @@ def fleet_states(draw):
 @SETTINGS
 @given(fleet_states(), st.sampled_from(["on_create", "always"]), st.booleans())
 def test_fleet_planning_again_after_applying_finds_nothing(state, update_password, purge):
-    from ansible_collections.telnyx.sip.plugins.module_utils._fleet import plan_fleet
     items, existing = state
     tasks = plan_fleet(items, existing, purge=purge, purge_tag="fleet", update_password=update_password)
     broken = set(task.name for task in tasks if task.error is not None)

@@ -14,12 +14,15 @@ from ansible_collections.telnyx.sip.plugins.module_utils._resource import (
     Field,
     apply_change,
     create_payload,
-    diff_secrets_for_create,
+    creation_changes,
     fields_argument_spec,
     managed,
     mask_secrets,
+    nest,
     plan_update,
     secret_is_readable,
+    secret_names,
+    secret_paths,
     validate_fields,
 )
 
@@ -40,6 +43,8 @@ FIELDS = dict(
         expiration_sec=Field(type="int", minimum=1),
     )),
 )
+
+SECRETS = secret_names(FIELDS)
 
 CURRENT = dict(
     id="7", name="pbx", enabled=True, password="********", media=None, failover=None,
@@ -228,28 +233,33 @@ def test_create_payload():
 
 def test_create_diff_says_secrets_will_be_set():
     payload = dict(name="pbx", password="s3cret-value", ext=dict(proxy="p", password="pbx-pass"), other=dict(password="x"))
-    assert diff_secrets_for_create(FIELDS, payload) == dict(
+    assert mask_secrets(nest(creation_changes(FIELDS, payload), "after"), SECRETS) == dict(
         name="pbx", password=SECRET_WILL_SET, ext=dict(proxy="p", password=SECRET_WILL_SET), other=dict(password=MASK))
 
 
 # -- masking ------------------------------------------------------------------------
+def test_secrets_are_derived_from_the_fields_declared_secret():
+    assert SECRETS == frozenset(["password"])
+    assert secret_paths(FIELDS) == (("password",), ("ext", "password"))
+
+
 def test_mask_secrets_at_any_depth():
     obj = dict(password="top", a=dict(password="nested", b=[dict(password="in-list"), "password"]),
                c=[[dict(d=dict(password=12345))]], keep=dict(password=None))
-    assert mask_secrets(obj) == dict(password=MASK, a=dict(password=MASK, b=[dict(password=MASK), "password"]),
-                                     c=[[dict(d=dict(password=MASK))]], keep=dict(password=None))
+    assert mask_secrets(obj, SECRETS) == dict(password=MASK, a=dict(password=MASK, b=[dict(password=MASK), "password"]),
+                                              c=[[dict(d=dict(password=MASK))]], keep=dict(password=None))
 
 
 @pytest.mark.parametrize("placeholder", [SECRET_UNREADABLE, SECRET_WILL_SET, SECRET_HIDDEN, SECRET_WILL_CHANGE])
 def test_placeholders_are_kept(placeholder):
-    assert mask_secrets(dict(x=dict(password=placeholder))) == dict(x=dict(password=placeholder))
+    assert mask_secrets(dict(x=dict(password=placeholder)), SECRETS) == dict(x=dict(password=placeholder))
 
 
 def test_reveal_returns_a_copy():
     obj = dict(password="top", ext=dict(password="p"))
-    revealed = mask_secrets(obj, reveal=True)
+    revealed = mask_secrets(obj, SECRETS, reveal=True)
     assert revealed == obj and revealed["ext"] is not obj["ext"]
-    mask_secrets(obj)
+    mask_secrets(obj, SECRETS)
     assert obj == dict(password="top", ext=dict(password="p"))
 
 
@@ -263,5 +273,5 @@ def test_apply_change_replaces_top_level_keys_on_a_copy():
 
 
 def test_mask_secrets_masks_whatever_a_secret_key_holds():
-    masked = mask_secrets({"a": [{"password": ["x1"]}, {"password": {"v": "x2"}}], "password": "x3"})
+    masked = mask_secrets({"a": [{"password": ["x1"]}, {"password": {"v": "x2"}}], "password": "x3"}, SECRETS)
     assert masked == {"a": [{"password": MASK}, {"password": MASK}], "password": MASK}

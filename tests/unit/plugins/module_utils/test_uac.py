@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.telnyx.sip.plugins.module_utils import _engine as engine
+from ansible_collections.telnyx.sip.plugins.module_utils import _module as glue
+from ansible_collections.telnyx.sip.plugins.module_utils import _query as query
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._client import TelnyxError
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import (
@@ -225,11 +228,11 @@ def test_validate_id():
 
 
 def test_argument_spec_marks_both_passwords_no_log():
-    spec = uac.connection_fields_spec()
+    spec = glue.connection_fields_spec()
     assert spec["password"]["no_log"] is True
     assert spec["external_uac_settings"]["options"]["password"]["no_log"] is True
     assert spec["external_uac_settings"]["options"]["transport"]["choices"] == ["UDP", "TCP", "TLS"]
-    assert uac.behaviour_spec()["update_password"]["default"] == "on_create"
+    assert glue.behaviour_spec()["update_password"]["default"] == "on_create"
 
 
 def test_desired_state_keeps_only_set_fields():
@@ -246,21 +249,21 @@ def client(make_client, api):
 
 def test_lookup_by_id(client, api, transport):
     conn = api.add(connection_name="pbx")
-    assert uac.Lookup(client).by_id(conn["id"]) == conn
-    assert uac.Lookup(client).by_id("404404") is None
+    assert query.Lookup(client).by_id(conn["id"]) == conn
+    assert query.Lookup(client).by_id("404404") is None
     assert transport.methods == [("GET", "/uac_connections/" + conn["id"]), ("GET", "/uac_connections/404404")]
 
 
 def test_lookup_by_id_other_errors_raise(client, transport):
     transport.push(status=500, text="boom")
     with pytest.raises(TelnyxError, match="Telnyx API 500 on GET /uac_connections/1: boom"):
-        uac.Lookup(client).by_id("1")
+        query.Lookup(client).by_id("1")
 
 
 def test_lookup_by_name_is_exact_over_the_substring_filter(client, api, transport):
     for name in ("PBX-HQ", "pbx-hq-2", "old-pbx-hq", "pbx-hq", "other"):
         api.add(connection_name=name)
-    found = uac.Lookup(client).by_name("pbx-hq")
+    found = query.Lookup(client).by_name("pbx-hq")
     assert [c["connection_name"] for c in found] == ["pbx-hq"]
     assert transport.calls[0].params["filter[connection_name][contains]"] == "pbx-hq"
     assert len(transport.calls) == 1
@@ -269,7 +272,7 @@ def test_lookup_by_name_is_exact_over_the_substring_filter(client, api, transpor
 def test_short_names_list_everything_once(client, api, transport):
     api.add(connection_name="ab")
     api.add(connection_name="abc")
-    lookup = uac.Lookup(client)
+    lookup = query.Lookup(client)
     assert [c["connection_name"] for c in lookup.by_name("ab")] == ["ab"]
     assert "filter[connection_name][contains]" not in transport.calls[0].params
     assert lookup.by_name("x") == [] and lookup.by_id(api.add(connection_name="late")["id"]) is None
@@ -277,7 +280,7 @@ def test_short_names_list_everything_once(client, api, transport):
 
 
 def test_preloaded_lookups_send_nothing(transport):
-    lookup = uac.Lookup(client=None, preloaded=[dict(id=5, connection_name="pbx"), dict(id="6", connection_name="pbx")])
+    lookup = query.Lookup(client=None, preloaded=[dict(id=5, connection_name="pbx"), dict(id="6", connection_name="pbx")])
     assert lookup.by_id("5")["id"] == 5
     assert lookup.by_id("7") is None
     assert len(lookup.by_name("pbx")) == 2
@@ -287,16 +290,16 @@ def test_preloaded_lookups_send_nothing(transport):
 def test_duplicates_are_refused_with_their_ids(client, api):
     second, first = api.add(id="20", connection_name="pbx"), api.add(id="100", connection_name="pbx")
     with pytest.raises(ValidationError) as info:
-        uac.find_current(uac.Lookup(client), name="pbx")
+        query.find_current(query.Lookup(client), name="pbx")
     assert str(info.value) == ("2 UAC connections are named 'pbx' (ids: 100, 20): the API does not keep names unique. "
                                "Delete the extra ones, or manage each by id")
-    assert uac.find_current(uac.Lookup(client), connection_id="20") == second != first
+    assert query.find_current(query.Lookup(client), connection_id="20") == second != first
 
 
 def test_find_current_none_and_one(client, api):
-    assert uac.find_current(uac.Lookup(client), name="pbx") is None
+    assert query.find_current(query.Lookup(client), name="pbx") is None
     conn = api.add(connection_name="pbx")
-    assert uac.find_current(uac.Lookup(client), name="pbx") == conn
+    assert query.find_current(query.Lookup(client), name="pbx") == conn
 
 
 # -- plan --------------------------------------------------------------------------
@@ -307,65 +310,70 @@ CURRENT = dict(id="9", connection_name="pbx", active=True, password="gen-Secret-
 
 def test_plan_create():
     desired = dict(connection_name="pbx", password="s3cret-value", external_uac_settings=dict(password="pbx-pass"))
-    outcome, method, payload = uac.plan(desired, None)
-    assert (outcome.action, method, outcome.changed) == ("created", "POST", True)
-    assert payload == desired and outcome.connection == payload
-    assert outcome.before == {}
-    assert outcome.after == dict(connection_name="pbx", password=SECRET_WILL_SET,
-                                 external_uac_settings=dict(password=SECRET_WILL_SET))
+    plan = engine.plan_connection(desired, None)
+    assert (plan.action, plan.method, plan.changed) == ("created", "POST", True)
+    assert plan.payload == desired and plan.connection == plan.payload
+    assert plan.before == {}
+    assert plan.after == dict(connection_name="pbx", password=SECRET_WILL_SET,
+                              external_uac_settings=dict(password=SECRET_WILL_SET))
+    assert plan.changes == [dict(field="connection_name", before=None, after="pbx"),
+                            dict(field="password", before=None, after=SECRET_WILL_SET),
+                            dict(field="external_uac_settings.password", before=None, after=SECRET_WILL_SET)]
 
 
 def test_plan_create_validates_as_a_create():
     with pytest.raises(ValidationError, match="texml needs outbound.call_parking_enabled"):
-        uac.plan(dict(connection_name="pbx", webhook_api_version="texml"), None)
+        engine.plan_connection(dict(connection_name="pbx", webhook_api_version="texml"), None)
     desired = dict(connection_name="pbx", webhook_api_version="texml", outbound=dict(call_parking_enabled=True))
-    assert uac.plan(desired, None)[1] == "POST"
+    assert engine.plan_connection(desired, None).method == "POST"
 
 
 def test_plan_unchanged():
-    outcome, method, payload = uac.plan(dict(connection_name="pbx", tags=["a"], password="gen-Secret-1"), CURRENT)
-    assert (outcome.action, method, payload, outcome.changed) == ("unchanged", None, None, False)
-    assert outcome.connection == CURRENT
+    plan = engine.plan_connection(dict(connection_name="pbx", tags=["a"], password="gen-Secret-1"), CURRENT)
+    assert (plan.action, plan.method, plan.payload, plan.changed) == ("unchanged", None, None, False)
+    assert plan.connection == CURRENT and plan.changes == []
 
 
 def test_plan_update():
     desired = dict(connection_name="pbx", external_uac_settings=dict(transport="TCP"), password="new-Secret-2")
-    outcome, method, payload = uac.plan(desired, CURRENT)
-    assert (outcome.action, method) == ("updated", "PATCH")
-    assert payload == dict(password="new-Secret-2",
-                           external_uac_settings=dict(proxy="pbx.example.com", transport="TCP", username="1006"))
-    assert outcome.before == dict(id="9", connection_name="pbx", password="(hidden)",
-                                  external_uac_settings=dict(transport="UDP"))
-    assert outcome.after == dict(id="9", connection_name="pbx", password="(hidden: will change)",
-                                 external_uac_settings=dict(transport="TCP"))
-    assert outcome.connection["external_uac_settings"]["transport"] == "TCP"
-    assert outcome.connection["password"] == "new-Secret-2"  # masked only in the result
+    plan = engine.plan_connection(desired, CURRENT)
+    assert (plan.action, plan.method, plan.path) == ("updated", "PATCH", "/uac_connections/9")
+    assert plan.payload == dict(password="new-Secret-2",
+                                external_uac_settings=dict(proxy="pbx.example.com", transport="TCP", username="1006"))
+    assert plan.before == dict(id="9", connection_name="pbx", password="(hidden)",
+                               external_uac_settings=dict(transport="UDP"))
+    assert plan.after == dict(id="9", connection_name="pbx", password="(hidden: will change)",
+                              external_uac_settings=dict(transport="TCP"))
+    assert plan.changes == [dict(field="password", before="(hidden)", after="(hidden: will change)"),
+                            dict(field="external_uac_settings.transport", before="UDP", after="TCP")]
+    assert plan.connection["external_uac_settings"]["transport"] == "TCP"
+    assert plan.connection["password"] == "new-Secret-2"  # masked only in the result
 
 
 def test_plan_update_refuses_texml_on_an_existing_connection():
     desired = dict(connection_name="pbx", webhook_api_version="texml", outbound=dict(call_parking_enabled=True))
     with pytest.raises(ValidationError, match="allowed on update: 1, 2"):
-        uac.plan(desired, dict(CURRENT, webhook_api_version="1"))
+        engine.plan_connection(desired, dict(CURRENT, webhook_api_version="1"))
 
 
 def test_plan_rerun_of_a_texml_create_is_unchanged():
     desired = dict(connection_name="pbx", webhook_api_version="texml", outbound=dict(call_parking_enabled=True))
     current = dict(CURRENT, webhook_api_version="texml", outbound=dict(call_parking_enabled=True))
-    assert uac.plan(desired, current)[0].action == "unchanged"
+    assert engine.plan_connection(desired, current).action == "unchanged"
 
 
 def test_plan_delete():
-    outcome, method, payload = uac.plan(dict(connection_name="pbx"), CURRENT, state="absent")
-    assert (outcome.action, method, payload) == ("deleted", "DELETE", None)
-    assert outcome.before["password"] == MASK and outcome.before["id"] == "9" and outcome.after == {}
-    outcome, method, payload = uac.plan(dict(connection_name="pbx"), None, state="absent")
-    assert (outcome.action, method, outcome.changed) == ("unchanged", None, False)
+    plan = engine.plan_connection(dict(connection_name="pbx"), CURRENT, state="absent")
+    assert (plan.action, plan.method, plan.payload) == ("deleted", "DELETE", None)
+    diff = engine.connection_result(plan, want_diff=True)["diff"]  # masked on the way out
+    assert diff["before"]["password"] == MASK and diff["before"]["id"] == "9" and diff["after"] == {}
+    plan = engine.plan_connection(dict(connection_name="pbx"), None, state="absent")
+    assert (plan.action, plan.method, plan.changed) == ("unchanged", None, False)
 
 
 # -- execute -------------------------------------------------------------------------
 def run_execute(client, desired, current, state="present"):
-    outcome, method, payload = uac.plan(desired, current, state)
-    return uac.execute(client=client, outcome=outcome, method=method, payload=payload, current=current)
+    return engine.execute(client, engine.plan_connection(desired, current, state))
 
 
 def test_execute_create(client, api, transport):
@@ -423,24 +431,24 @@ def test_execute_nothing_sends_nothing(client, transport):
 # -- rename ------------------------------------------------------------------------
 def test_check_rename(client, api, transport):
     mine, theirs = api.add(connection_name="old"), api.add(connection_name="taken")
-    uac.check_rename(uac.Lookup(client), None, dict(connection_name="taken"))
-    uac.check_rename(uac.Lookup(client), mine, dict(active=True))
-    uac.check_rename(uac.Lookup(client), mine, dict(connection_name="old"))
+    engine.check_rename(query.Lookup(client), None, dict(connection_name="taken"))
+    engine.check_rename(query.Lookup(client), mine, dict(active=True))
+    engine.check_rename(query.Lookup(client), mine, dict(connection_name="old"))
     assert transport.calls == []
-    uac.check_rename(uac.Lookup(client), mine, dict(connection_name="free"))
-    uac.check_rename(uac.Lookup(client), theirs, dict(connection_name="taken"))
+    engine.check_rename(query.Lookup(client), mine, dict(connection_name="free"))
+    engine.check_rename(query.Lookup(client), theirs, dict(connection_name="taken"))
     with pytest.raises(ValidationError) as info:
-        uac.check_rename(uac.Lookup(client), mine, dict(connection_name="taken"))
+        engine.check_rename(query.Lookup(client), mine, dict(connection_name="taken"))
     assert str(info.value) == ("connection_name 'taken' is already used by connection id %s: cannot rename connection "
                                "id %s to it" % (theirs["id"], mine["id"]))
 
 
 # -- read_connections --------------------------------------------------------------
-INFO_DEFAULTS = dict((name, None) for name in uac.info_spec())
+INFO_DEFAULTS = dict((name, None) for name in glue.info_spec())
 
 
 def read(client, **params):
-    return uac.read_connections(client, dict(INFO_DEFAULTS, **params))
+    return query.read_connections(client, dict(INFO_DEFAULTS, **params))
 
 
 @pytest.fixture
@@ -497,19 +505,19 @@ def test_read_filters_are_sent_and_checked_here(client, three, transport):
 
 
 # -- results -----------------------------------------------------------------------
-def test_outcome_result_masks_unless_revealed():
-    outcome = uac.Outcome("updated", dict(CURRENT), before=dict(a=1), after=dict(a=2))
-    result = uac.outcome_result(outcome, want_diff=True)
+def test_connection_result_masks_unless_revealed():
+    plan = engine.Plan("pbx", action="updated", connection=dict(CURRENT), before=dict(a=1), after=dict(a=2))
+    result = engine.connection_result(plan, want_diff=True)
     assert result["changed"] is True and result["action"] == "updated"
     assert result["uac_connection"]["password"] == MASK
     assert result["uac_connection"]["external_uac_settings"]["password"] == MASK
     assert result["diff"] == dict(before=dict(a=1), after=dict(a=2))
-    revealed = uac.outcome_result(outcome, want_diff=False, reveal=True)
+    revealed = engine.connection_result(plan, want_diff=False, reveal=True)
     assert revealed["uac_connection"]["password"] == "gen-Secret-1" and "diff" not in revealed
 
 
-def test_outcome_result_unchanged_has_no_diff_and_empty_connection_is_a_dict():
-    assert uac.outcome_result(uac.Outcome("unchanged"), want_diff=True) == dict(
+def test_connection_result_unchanged_has_no_diff_and_empty_connection_is_a_dict():
+    assert engine.connection_result(engine.Plan("pbx"), want_diff=True) == dict(
         changed=False, action="unchanged", uac_connection={})
 
 

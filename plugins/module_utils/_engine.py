@@ -1,0 +1,346 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) telnyx.sip contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The converge engine: one ``Plan`` per connection, planned, carried out and reported here.
+
+PRIVATE: internal to the telnyx.sip collection; may change without notice.
+
+A ``Plan`` is made once per connection (``plan_connection``), from the
+desired fields and the connection as read. It carries the request to send,
+the field-level changes, and, once ``execute`` has run, the API's object and
+any error. ``uac_connection`` plans one (``converge_connection``);
+``uac_connections`` plans many against one paginated read and runs the
+writes on a pool of workers that share the client's rate-limit gate
+(``converge_connections``). Results are built from plans only, and leave
+through ``uac.masked``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.telnyx.sip.plugins.module_utils import _module as options
+from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
+from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
+from ansible_collections.telnyx.sip.plugins.module_utils._client import TelnyxError
+from ansible_collections.telnyx.sip.plugins.module_utils._query import Lookup, duplicate_error, find_current
+from ansible_collections.telnyx.sip.plugins.module_utils._resource import (
+    ValidationError,
+    apply_change,
+    create_payload,
+    creation_changes,
+    nest,
+    plan_update,
+)
+
+ACTIONS = ("created", "updated", "deleted", "unchanged", "failed")
+CHANGES = ("created", "updated", "deleted")
+
+
+class Plan:
+    """Everything about one connection's change.
+
+    ``name``: the connection's name. ``current``: the connection as read
+    (None when there is none). ``desired``: the managed fields.
+    ``action``: created, updated, deleted or unchanged. ``method``,
+    ``path``, ``payload``: the request to send (``method`` None when there is
+    nothing to send). ``changes``: ``{field, before, after}`` per changed
+    field, ``field`` a dotted path, secrets only as placeholders (empty for a
+    delete: the whole connection goes). ``before``/``after``: the diff shown
+    (built from ``changes``; a delete shows ``current``). ``connection``: the
+    connection as it is after the plan (predicted until ``execute`` puts the
+    API's answer there). ``error``: why the plan could not be made or carried
+    out. ``registration_error``: why the connection did not register.
+    """
+
+    def __init__(self, name, current=None, desired=None, action="unchanged", method=None, path=None, payload=None,
+                 changes=None, before=None, after=None, connection=None, error=None):
+        self.name = name
+        self.current = current
+        self.desired = desired if desired is not None else {}
+        self.action = action
+        self.method = method
+        self.path = path
+        self.payload = payload
+        self.changes = changes if changes is not None else []
+        self.before = before if before is not None else {}
+        self.after = after if after is not None else {}
+        self.connection = connection
+        self.error = error
+        self.registration_error = None
+
+    @property
+    def changed(self):
+        return self.action in CHANGES
+
+
+def plan_connection(desired, current, state="present", update_password="on_create", name=None):
+    """The ``Plan`` that brings one connection from ``current`` to ``desired`` (or deletes it).
+
+    Raises ``ValidationError`` when the desired fields break a rule, checked
+    here against what the connection will be (a create, or ``current``).
+    """
+    name = name or desired.get("connection_name") or (current or {}).get("connection_name")
+    if state == "absent":
+        if current is None:
+            return Plan(name, desired=desired)
+        return Plan(name, current, desired, "deleted", "DELETE", uac.item_path(current["id"]),
+                    before=copy.deepcopy(current), connection=current)
+    if current is None:
+        uac.validate(desired, creating=True)
+        payload = create_payload(uac.FIELDS, desired)
+        changes = creation_changes(uac.FIELDS, payload)
+        return Plan(name, None, desired, "created", "POST", uac.PATH, payload, changes,
+                    after=nest(changes, "after"), connection=payload)
+    uac.validate(desired, creating=False, current=current)
+    diff = plan_update(uac.FIELDS, desired, current, update_password=update_password)
+    if not diff.changed:
+        return Plan(name, current, desired, connection=current)
+    ident = dict(id=current.get("id"), connection_name=current.get("connection_name"))
+    return Plan(name, current, desired, "updated", "PATCH", uac.item_path(current["id"]), diff.payload, diff.changes,
+                before=dict(ident, **diff.before), after=dict(ident, **diff.after),
+                connection=apply_change(current, diff.payload))
+
+
+def execute(client, plan):
+    """Send the plan's request; ``plan.connection`` becomes the API's object. Returns the plan."""
+    if plan.method == "POST":
+        name = plan.payload.get("connection_name")
+
+        def recover():
+            # The POST may have been carried out even though no answer came.
+            # Any connection with the name now (there was none when planned)
+            # is the one it made: sending it again could only add another.
+            matches = Lookup(client).by_name(name)
+            return matches[0] if matches else None
+
+        plan.connection = client.post(plan.path, plan.payload, recover=recover).get("data")
+    elif plan.method == "PATCH":
+        plan.connection = client.patch(plan.path, plan.payload).get("data")
+    elif plan.method == "DELETE":
+        try:
+            plan.connection = client.delete(plan.path).get("data") or plan.current
+        except TelnyxError as exc:
+            if exc.status != 404:
+                raise
+            # Deleted meanwhile: the goal is met.
+            plan.connection = plan.current
+    return plan
+
+
+def check_rename(lookup, current, desired):
+    """With both id and connection_name: refuse a name another connection has."""
+    name = desired.get("connection_name")
+    if current is None or name is None or name == current.get("connection_name"):
+        return
+    others = [conn for conn in lookup.by_name(name) if str(conn.get("id")) != str(current.get("id"))]
+    if others:
+        raise ValidationError(
+            "connection_name %r is already used by connection id %s: cannot rename connection id %s to it"
+            % (name, ", ".join(str(o.get("id")) for o in others), current.get("id")))
+
+
+def connection_result(plan, want_diff, reveal=False):
+    """The module result for one connection: secrets masked unless revealed (the diff always masked)."""
+    result = dict(
+        changed=plan.changed,
+        action=plan.action,
+        uac_connection=uac.masked(plan.connection or {}, reveal=reveal),
+    )
+    if want_diff and plan.changed:
+        result["diff"] = uac.masked(dict(before=plan.before, after=plan.after))
+    return result
+
+
+def converge_connection(module):
+    """The whole of ``uac_connection``: check, look up, plan, execute, wait, report."""
+    params = module.params
+    desired = uac.desired_state(params)
+    uac.validate_id(params["id"])
+    if params["state"] == "present":
+        uac.validate(desired)
+    problems = registration.check_options(params)
+    if problems:
+        raise ValidationError("; ".join(problems))
+    lookup = Lookup(module.client)
+    current = find_current(lookup, params["id"], params["connection_name"])
+    if params["id"] is not None and current is None and params["state"] == "present":
+        raise ValidationError("no UAC connection has id %s; this module does not create a connection with a chosen id "
+                              "(leave out id to create one)" % params["id"])
+    if params["id"] is not None and params["state"] == "present":
+        check_rename(lookup, current, desired)
+    plan = plan_connection(desired, current, params["state"], params["update_password"])
+    if plan.method is not None and not module.check_mode:
+        execute(module.client, plan)
+    failures = []
+    if params["wait_for_registration"] and params["state"] == "present" and not module.check_mode:
+        failures = registration.wait_for_connections(module.client, [(plan.connection.get("connection_name"),
+                                                                      plan.connection)], params)
+    result = connection_result(plan, module._diff, params["reveal_secrets"])
+    if failures:
+        module.fail_json(msg=failures[0][1], **result)
+    return result
+
+
+# -- many connections ------------------------------------------------------------------------------
+def _with_tag(desired, current, tag):
+    """The desired state with the managed tag added (adoption keeps other tags)."""
+    if not tag:
+        return desired
+    tags = desired.get("tags")
+    if tags is None:
+        tags = list((current or {}).get("tags") or [])
+    if tag not in tags:
+        tags = list(tags) + [tag]
+    return dict(desired, tags=tags)
+
+
+def plan_fleet(items, existing, purge=False, purge_tag=None, update_password="on_create"):
+    """A ``Plan`` per typed item, matched by name against ``existing``, plus one per connection to purge."""
+    by_name = {}
+    for conn in existing:
+        by_name.setdefault(conn.get("connection_name"), []).append(conn)
+    plans = []
+    for params in items:
+        name = params["connection_name"]
+        matches = by_name.get(name, [])
+        if len(matches) > 1:
+            plans.append(Plan(name, error=duplicate_error(name, matches)))
+            continue
+        current = matches[0] if matches else None
+        desired = uac.desired_state(params)
+        if params["state"] == "present":
+            desired = _with_tag(desired, current, purge_tag)
+        try:
+            plans.append(plan_connection(desired, current, params["state"],
+                                         params.get("update_password") or update_password, name))
+        except ValidationError as exc:
+            plans.append(Plan(name, error=str(exc)))
+    if purge:
+        listed = set(params["connection_name"] for params in items)
+        for conn in existing:
+            if conn.get("connection_name") not in listed and purge_tag in (conn.get("tags") or []):
+                plans.append(plan_connection({}, conn, "absent"))
+    return plans
+
+
+def execute_fleet(client, plans, concurrency):
+    """Send every planned write on ``concurrency`` workers; errors stay on their plan."""
+    writes = [plan for plan in plans if plan.method is not None and plan.error is None]
+
+    # Each plan is written by the one worker that runs it, and read only after the pool has joined.
+    def work(plan):
+        try:
+            execute(client, plan)
+        except TelnyxError as exc:
+            plan.error = exc.msg
+        except Exception as exc:  # noqa: BLE001 - one item's surprise must not hide the others' results
+            plan.error = "%s: %s" % (type(exc).__name__, exc)
+
+    if not writes:
+        return
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(writes))) as pool:
+        list(pool.map(work, writes))
+
+
+def waited_names(items, params):
+    """The connections to wait for: every item's whose own wait_for_registration, else the module's, is true."""
+    return set(item["connection_name"] for item in items
+               if (params["wait_for_registration"] if item.get("wait_for_registration") is None
+                   else item["wait_for_registration"]))
+
+
+def wait_for_registration(client, plans, params, names=None):
+    """Wait for every connection the run leaves present (or those of ``names``), all at once."""
+    named = [(plan.name, plan.connection) for plan in plans
+             if plan.error is None and plan.action != "deleted" and plan.connection
+             and (names is None or plan.name in names)]
+    by_name = dict((plan.name, plan) for plan in plans)
+    for name, message in registration.wait_for_connections(client, named, params, workers=params["concurrency"]):
+        by_name[name].registration_error = message
+
+
+def plan_line(plan, reveal=False):
+    """One line of ``results``."""
+    if plan.error is not None:
+        return dict(connection_name=plan.name, action="failed", error=plan.error,
+                    id=(plan.current or {}).get("id"), fqdn=(plan.current or {}).get("fqdn"))
+    conn = uac.masked(plan.connection or {}, reveal=reveal)
+    external = conn.get("external_uac_settings") or {}
+    internal = conn.get("internal_uac_settings") or {}
+    line = dict(
+        connection_name=plan.name,
+        action=plan.action,
+        id=conn.get("id"),
+        fqdn=conn.get("fqdn"),
+        user_name=conn.get("user_name"),
+        destination_uri=internal.get("destination_uri"),
+        proxy=external.get("proxy"),
+        username=external.get("username"),
+        auth_username=external.get("auth_username"),
+        registration_status=conn.get("registration_status"),
+    )
+    if plan.registration_error is not None:
+        line["registration_error"] = plan.registration_error
+    if reveal:
+        line["password"] = conn.get("password")
+        line["external_password"] = external.get("password")
+    return line
+
+
+def fleet_result(plans, want_diff, reveal=False):
+    results = [plan_line(plan, reveal) for plan in plans]
+    counts = dict((action, 0) for action in ACTIONS)
+    for line in results:
+        counts[line["action"]] += 1
+    failed = [dict(connection_name=line["connection_name"], error=line["error"])
+              for line in results if line["action"] == "failed"]
+    not_registered = [dict(connection_name=line["connection_name"], error=line["registration_error"])
+                      for line in results if "registration_error" in line]
+    result = dict(
+        changed=any(line["action"] in CHANGES for line in results),
+        results=results,
+        by_name=dict((line["connection_name"], line) for line in results),
+        counts=counts,
+        failed_items=failed,
+        not_registered=not_registered,
+    )
+    if want_diff:
+        result["diff"] = [
+            uac.masked(dict(before_header=plan.name, after_header=plan.name, before=plan.before, after=plan.after))
+            for plan in plans if plan.error is None and plan.changed
+        ]
+    return result
+
+
+def converge_connections(module):
+    """The whole of ``uac_connections``: check every item, read once, plan, execute, wait, report."""
+    params = module.params
+    for item in params["connections"]:
+        if isinstance(item, dict):
+            module.no_log_values.update(options.secret_values(item))
+    items = options.validate_items(params["connections"], params["purge"], params["purge_tag"], params["concurrency"],
+                                   params)
+    existing = Lookup(module.client).all()
+    plans = plan_fleet(items, existing, params["purge"], params["purge_tag"], params["update_password"])
+    if not module.check_mode:
+        execute_fleet(module.client, plans, params["concurrency"])
+        waited = waited_names(items, params)
+        if waited:
+            wait_for_registration(module.client, plans, params, waited)
+    result = fleet_result(plans, module._diff, params["reveal_secrets"])
+    problems = []
+    if result["failed_items"]:
+        problems.append("%d of %d connections failed: %s" % (
+            len(result["failed_items"]), len(plans),
+            ", ".join(line["connection_name"] for line in result["failed_items"])))
+    if result["not_registered"]:
+        problems.append("%d connections did not register: %s" % (
+            len(result["not_registered"]), "; ".join(line["error"] for line in result["not_registered"])))
+    if problems:
+        module.fail_json(msg="; ".join(problems), **result)
+    return result
