@@ -785,12 +785,16 @@ def sip_attach_after_pbx(data, hostvars, alive=None, wait_for_registration=False
     return dict(connections=connections, pbx_failed=failed, purge_held=bool(failed))
 
 
-def sip_attach_pbx_checks(hostvars, hosts, failed=None):
-    """What each managed PBX saw: host -> {failed, registration: {trunk: text}, calls: {trunk: text}}."""
+def sip_attach_pbx_checks(hostvars, hosts, failed=None, alive=None):
+    """What each managed PBX saw: host -> {failed, registration: {trunk: text}, calls: {trunk: text}}.
+
+    A host that is not in ``alive`` (the play's hosts) failed during the PBX side.
+    """
     checks = {}
     for host in _hosts_list(hosts):
+        gone = alive is not None and host not in alive and "the host failed during the PBX side (see its errors above)"
         checks[host] = dict(
-            failed=(failed or {}).get(host) or _host_fact(hostvars, host, "_sip_attach_pbx_failed"),
+            failed=(failed or {}).get(host) or _host_fact(hostvars, host, "_sip_attach_pbx_failed") or gone or None,
             registration=_host_fact(hostvars, host, "_sip_attach_pbx_view") or {},
             calls=_host_fact(hostvars, host, "_sip_attach_pbx_calls") or {},
         )

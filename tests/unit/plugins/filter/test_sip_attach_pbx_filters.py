@@ -120,6 +120,9 @@ def test_pbx_checks_and_problems_name_hosts_trunks_and_calls():
                 "b": {}}
     checks = f.sip_attach_pbx_checks(hostvars, ["a", "b"], {"b": "unreachable"})
     assert checks["b"] == dict(failed="unreachable", registration={}, calls={})
+    assert f.sip_attach_pbx_checks(hostvars, ["a", "b"], alive=["a"])["b"]["failed"] == \
+        "the host failed during the PBX side (see its errors above)"
+    assert f.sip_attach_pbx_checks(hostvars, ["a", "b"], alive=["a", "b"])["b"]["failed"] is None
     assert f.sip_attach_pbx_problems(checks) == [
         "host a, trunk aux: the PBX does not see Telnyx registered (not registered: no contact)",
         "host b: the PBX side failed, nothing of this host was sent to Telnyx: unreachable"]
