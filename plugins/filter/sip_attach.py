@@ -680,12 +680,13 @@ def _purge_problems(gathered, purge, force_all, force_hosts_without_trunks, mana
 def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_trunks=_MISSING, play_defaults=_MISSING,
                      purge=False, purge_force_all=False, purge_force_hosts_without_trunks=False, managed_tag=None,
                      limit=None, purge_force_with_limit=False, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR,
-                     play_pbx=_MISSING, password_dir=None, rotate_passwords=False):
+                     play_pbx=_MISSING, password_dir=None, rotate_passwords=False, rows=True):
     """Everything the sip_attach role needs before it sends anything, from one pass over the hosts.
 
     Returns ``problems`` (why nothing may be sent; empty when all is well),
     ``connections`` (the module's items, empty when there are problems: they
-    hold passwords), ``rows`` (one report row per trunk, no password), and for
+    hold passwords), ``rows`` (one report row per trunk, no password; only
+    when ``rows`` is true or there are problems: the report needs them), and for
     the managed PBXs ``pbx_hosts``, ``pbx`` (host -> kind and accounts) and
     ``generate`` (the passwords to generate on the controller).
     """
@@ -707,7 +708,7 @@ def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_tr
         problems=problems,
         message=summary(problems) if problems else None,
         connections=[] if problems else gathered.items(),
-        rows=gathered.rows(),
+        rows=gathered.rows() if rows or problems else [],
         hosts=len(gathered.views),
         pbx_hosts=[] if problems else sorted(gathered.pbx_hosts),
         pbx={} if problems else gathered.pbx(),
