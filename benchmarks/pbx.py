@@ -102,7 +102,7 @@ def measure_pbx_half(base: Path, measure, make_emulator):
                                  target=emulator, recap=recap)
         registered, total = registered_from_both_sides(base)
         measure("same 40 trunks, Telnyx side only (-e sip_attach_pbx=none): no-change re-run",
-                                     playbook, inventory, trunks, target=emulator, extra=("-e", "sip_attach_pbx=none"))
+                playbook, inventory, trunks, target=emulator, extra=("-e", "sip_attach_pbx=none"))
     writes = sum(methods.get(m, 0) for m in ("POST", "PATCH", "DELETE"))
     return [
         ("PBX half no-change re-run: no API write, changed=0 on every PBX host",
