@@ -312,6 +312,7 @@ class Trunk:
         self.pbx = "none"          # the kind of PBX the role manages on this trunk's host
         self.password_file = None  # where its generated password is kept on the controller, when it has one
         self.rotate = False
+        self._item = None          # the connections item, built once
 
     @property
     def label(self):
@@ -347,7 +348,12 @@ class Trunk:
         raise _Problems("destination_uri is missing: give destination_uri, or extension with application")
 
     def item(self):
-        """The ``connections`` item of M(telnyx.sip.uac_connections)."""
+        """The ``connections`` item of M(telnyx.sip.uac_connections), built once (``_Problems`` when it cannot be)."""
+        if self._item is None:
+            self._item = self._build_item()
+        return self._item
+
+    def _build_item(self):
         if not self.present:
             return dict(connection_name=self.connection_name, state="absent")
         uri = self.wanted_destination()
@@ -786,16 +792,12 @@ def sip_attach_after_pbx(data, hostvars, alive=None, wait_for_registration=False
     return dict(connections=connections, pbx_failed=failed, purge_held=bool(failed))
 
 
-def sip_attach_pbx_checks(hostvars, hosts, failed=None, alive=None):
-    """What each managed PBX saw: host -> {failed, registration: {trunk: text}, calls: {trunk: text}}.
-
-    A host that is not in ``alive`` (the play's hosts) failed during the PBX side.
-    """
+def sip_attach_pbx_checks(hostvars, hosts):
+    """What each managed PBX saw: host -> {failed, registration: {trunk: text}, calls: {trunk: text}}."""
     checks = {}
     for host in _hosts_list(hosts):
-        gone = alive is not None and host not in alive and "the host failed during the PBX side (see its errors above)"
         checks[host] = dict(
-            failed=(failed or {}).get(host) or _host_fact(hostvars, host, "_sip_attach_pbx_failed") or gone or None,
+            failed=_host_fact(hostvars, host, "_sip_attach_pbx_failed"),
             registration=_host_fact(hostvars, host, "_sip_attach_pbx_view") or {},
             calls=_host_fact(hostvars, host, "_sip_attach_pbx_calls") or {},
         )
