@@ -322,7 +322,7 @@ def converge_connections(module):
     params = module.params
     for item in params["connections"]:
         if isinstance(item, dict):
-            module.no_log_values.update(options.secret_values(item))
+            module.hide(options.secret_values(item))
     items = options.validate_items(params["connections"], params["purge"], params["purge_tag"], params["concurrency"],
                                    params)
     existing = Lookup(module.client).all()
