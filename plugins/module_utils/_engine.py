@@ -292,6 +292,14 @@ def plan_line(plan, reveal=False):
     return line
 
 
+def not_registered_message(not_registered, limit=25):
+    """The sentence that names the connections that did not register, with why (at most ``limit`` of them)."""
+    shown = "; ".join(line["error"] for line in not_registered[:limit])
+    if len(not_registered) > limit:
+        shown += "; and %d more (not_registered lists them all)" % (len(not_registered) - limit)
+    return "%d connections did not register: %s" % (len(not_registered), shown)
+
+
 def fleet_result(plans, want_diff, reveal=False):
     results = [plan_line(plan, reveal) for plan in plans]
     counts = dict((action, 0) for action in ACTIONS)
@@ -339,8 +347,7 @@ def converge_connections(module):
             len(result["failed_items"]), len(plans),
             ", ".join(line["connection_name"] for line in result["failed_items"])))
     if result["not_registered"]:
-        problems.append("%d connections did not register: %s" % (
-            len(result["not_registered"]), "; ".join(line["error"] for line in result["not_registered"])))
+        problems.append(not_registered_message(result["not_registered"]))
     if problems:
         module.fail_json(msg="; ".join(problems), **result)
     return result

@@ -22,16 +22,12 @@ __metaclass__ = type
 
 import os
 
-try:
-    from collections.abc import Mapping
-except ImportError:  # pragma: no cover - Python 2 is not supported by the collection anyway
-    from collections import Mapping
-
 from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import AnsibleFallbackNotFound
 from ansible.module_utils.errors import UnsupportedError
+from ansible.module_utils.six.moves.collections_abc import Mapping
 
 from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
@@ -142,6 +138,16 @@ def fleet_spec():
         purge_force_all=dict(type="bool", default=False),
         concurrency=dict(type="int", default=8),
         **dict(behaviour_spec(), **registration.registration_spec())
+    )
+
+
+def registration_info_spec():
+    """The options of ``uac_registration_info``."""
+    return dict(
+        connections=dict(type="list", elements="dict", required=True),
+        registration_timeout=dict(type="int"),
+        wait_started=dict(type="float"),
+        concurrency=dict(type="int", default=8),
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -121,7 +122,10 @@ def failure_message(name, status, timed_out=False, timeout=None):
         return "%s: its registration status could not be read: %s" % (name, status["read_error"])
     last = status.get("last_registration_response") or "no answer"
     state = status.get("sip_registration_status") or "unknown"
-    why = "did not register within %s s" % timeout if timed_out else "failed to register"
+    if timed_out:
+        why = "did not register within %s s" % timeout if timeout is not None else "did not register in time"
+    else:
+        why = "failed to register"
     if state == "connection_disabled":
         return "%s is not active (active: false), so Telnyx does not register it" % name
     return "%s %s (status %s, PBX's last answer: %s): %s" % (name, why, state, last, hint(status))
@@ -223,3 +227,74 @@ def annotate(client, connections, workers=8):
         if conn.get("id") in statuses:
             conn["registration"] = statuses[conn["id"]]
     return connections
+
+
+# -- a wait driven from outside: one read per run, the task retried with until ---------------------------
+def check_poll_options(params):
+    """Problems with the options of uac_registration_info (empty when fine)."""
+    problems = check_options(params)
+    if not 1 <= params["concurrency"] <= 64:
+        problems.append("concurrency must be between 1 and 64, got %s" % params["concurrency"])
+    for index, conn in enumerate(params["connections"]):
+        if not isinstance(conn, dict) or conn.get("id") in (None, ""):
+            problems.append("connections[%d] needs the id of a connection (for example a line of the results of "
+                            "telnyx.sip.uac_connections), got %r" % (index, conn))
+    return problems
+
+
+def progress(counts, seconds_left=None, done=False):
+    """``3 of 10 registered (1 failed, 6 pending), 410 s left``: one line a person reads while waiting."""
+    text = "%d of %d registered" % (counts["registered"], counts["total"])
+    if done:
+        missing = counts["total"] - counts["registered"]
+        return text + (", %d did not register" % missing if missing else "")
+    others = ["%d %s" % (counts[state], state) for state in (FAILED, PENDING) if counts[state]]
+    if others:
+        text += " (%s)" % ", ".join(others)
+    if seconds_left is not None:
+        text += ", %d s left" % seconds_left
+    return text
+
+
+def poll(client, named, workers=8, deadline=None, timeout=None, clock=time.time):
+    """One read of the registration of each of ``named`` ((name, id) pairs), for a wait driven from outside.
+
+    A task that runs this again and again (``until: result.done``) waits the
+    Ansible way, one line per retry. ``deadline`` (a ``clock`` time) ends the
+    wait: from then on a connection still pending did not register (within
+    ``timeout`` seconds, for its message). Returns the lines (name, id, state,
+    registration_status, the live ``registration``, and ``error`` for each
+    connection that failed, or is pending when the wait is over), the counts,
+    ``seconds_left``, ``done``, ``not_registered`` and the progress ``msg``.
+    """
+    outcome = Waiter(client, timeout=0, interval=1, workers=workers).wait([cid for _name, cid in named])
+    seconds_left = None if deadline is None else max(0, int(math.ceil(deadline - clock())))
+    counts = dict(total=len(named), registered=0, failed=0, pending=0)
+    for _name, cid in named:
+        counts[outcome[str(cid)][0]] += 1
+    done = counts[PENDING] == 0 or seconds_left == 0
+    lines = []
+    for name, cid in named:
+        state, status = outcome[str(cid)]
+        line = dict(connection_name=name, id=str(cid), state=state, registration_status=connection_status(status),
+                    registration=status)
+        if state == FAILED or (state == PENDING and done):
+            line["error"] = failure_message(name, status, timed_out=state == PENDING, timeout=timeout)
+        lines.append(line)
+    not_registered = [dict(connection_name=line["connection_name"], error=line["error"])
+                      for line in lines if "error" in line] if done else []
+    return dict(changed=False, registrations=lines, counts=counts, seconds_left=seconds_left, done=done,
+                not_registered=not_registered, msg=progress(counts, seconds_left, done))
+
+
+def run_poll(module):
+    """The whole of ``uac_registration_info``: check the options, read every status once, count."""
+    params = module.params
+    problems = check_poll_options(params)
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    named = [(str(conn.get("connection_name") or conn["id"]), str(conn["id"])) for conn in params["connections"]]
+    deadline = None
+    if params["wait_started"] is not None:
+        deadline = params["wait_started"] + params["registration_timeout"]
+    return poll(module.client, named, params["concurrency"], deadline, params["registration_timeout"])
