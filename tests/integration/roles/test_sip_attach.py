@@ -420,7 +420,8 @@ def test_a_wait_for_registration_shows_its_progress_on_each_retry_line(tmp_path,
     assert retries and all(progress), retries
     counts = [(int(match.group(1)), int(match.group(2))) for match in progress]
     seconds = [int(match.group(3)) for match in progress]
-    assert counts[0] == (0, 4) and counts[-1] == (3, 1), counts
+    # the registrations come while the role waits (how many polls see none depends on the machine's load)
+    assert counts == sorted(counts) and counts[-1] == (3, 1), counts
     assert seconds == sorted(seconds, reverse=True) and seconds[0] <= 8
     assert accepting_pbx.users == {"7000", "7001", "7002"}
     output = result.stdout + result.stderr
