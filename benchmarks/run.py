@@ -21,7 +21,7 @@ Scenarios:
   run of the same trunks beside it;
 - large fleets (issue 13): the role in the localhost mode (``sip_attach_hosts``,
   a play on localhost) at each size of ``--fleet`` (500 and 2,000 hosts by
-  default; ``--full``: 500 and 5,000, and the per-host mode at 2,000 beside
+  default; ``--full``: 500 and 5,000, and the per-host mode at 500 and 2,000 beside
   it), 2 trunks a host, against an emulator of its own (same latency and rate
   limit): the floor (one task on localhost with the inventory loaded), the
   first rollout and the no-change re-run, each host's share of the time
@@ -316,16 +316,16 @@ def main() -> int:
     parser.add_argument("--skip-pbx", action="store_true", help="leave out the PBX half (10 local PBX hosts)")
     parser.add_argument("--full", action="store_true",
                         help="full size: the localhost mode at 500 and 5,000 PBX hosts (10,000 trunks), and the "
-                             "per-host mode at 2,000 beside it (RESULTS.md is written from this run)")
+                             "per-host mode at 500 and 2,000 beside it (RESULTS.md is written from this run)")
     parser.add_argument("--fleet", type=_sizes, default=None,
                         help="PBX host counts of the localhost mode, e.g. 500,2000 (the default; --full: 500,5000)")
     parser.add_argument("--per-host-fleet", type=_sizes, default=None,
-                        help="PBX host counts of the per-host mode beside it (default none; --full: 2000)")
+                        help="PBX host counts of the per-host mode beside it (default none; --full: 500,2000)")
     args = parser.parse_args()
     if args.fleet is None:
         args.fleet = [500, 5000] if args.full else [500, 2000]
     if args.per_host_fleet is None:
-        args.per_host_fleet = [2000] if args.full else []
+        args.per_host_fleet = [500, 2000] if args.full else []
 
     args.load = "%.2f, %.2f, %.2f (1, 5, 15 min)" % os.getloadavg()
     shutil.rmtree(OUT, ignore_errors=True)
@@ -449,8 +449,8 @@ def write_results(rows, checks, args, notes=(), sizes_table=()):
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
-        lines.append("| %s | %.1f | %.1f | %.0f | %s |" % (row["label"], row["wall"], row["cpu"], row["memory"],
-                                                         fmt_methods(row["methods"])))
+        lines.append("| %s | %.1f | %.1f | %.0f | %s |"
+                     % (row["label"], row["wall"], row["cpu"], row["memory"], fmt_methods(row["methods"])))
     if sizes_table:
         lines += ["", "## Large fleets: the localhost mode (`sip_attach_hosts`) by size", "",
                   "2 trunks a PBX host. A host's share = (wall - floor) / PBX hosts, the floor being one task in the "
