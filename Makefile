@@ -46,7 +46,7 @@ define run_pytest
 endef
 
 .PHONY: integration-tests bench demo help venv tools prism sip-tools asterisk pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
-        matrix docs changelog reliability-report
+        matrix docs changelog reliability-report galaxy-importer
 
 help:
 	@echo 'Targets:'
@@ -59,6 +59,7 @@ help:
 	@echo '  units        pytest tests/unit'
 	@echo '  integration  pytest tests/integration (emulator + prism)'
 	@echo '  matrix       sanity + units under each older ansible-core in MATRIX ($(MATRIX)), in $(MATRIX_VENVS)/venv-X.Y'
+	@echo '  galaxy-importer  build the artifact and run the Galaxy importer (with ansible-lint) on it; any warning fails'
 	@echo '  docs         antsibull-docs lint-collection-docs, then RST reference pages into $(DOCS_DEST)'
 	@echo '  changelog    antsibull-changelog lint, and CHANGELOG.md with unreleased fragments into $(CHANGELOG_DEST)'
 	@echo '  reliability-report  run tests/integration/reliability, then render docs/reliability.md from its records'
@@ -139,6 +140,24 @@ lint: venv
 	fi
 	antsibull-changelog lint
 	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+## ---------------------------------------------------------------- galaxy-importer
+# Galaxy's own importer (ansible-doc and ansible-lint over the built artifact; its ansible-test step
+# needs a container and is off), from its own venv so that its pins do not move $(VENV)'s. Any
+# warning fails: tests/tools/galaxy_import.py
+IMPORTER_VENV  := .venv-importer
+IMPORTER_REQ   := tests/requirements-importer.txt
+IMPORTER_STAMP := $(IMPORTER_VENV)/.installed-$(shell { cat $(IMPORTER_REQ) 2>/dev/null; $(PYTHON) -V 2>&1; } | sha256sum | cut -c1-16)
+
+$(IMPORTER_STAMP):
+	@if [ ! -x $(IMPORTER_VENV)/bin/python ]; then echo "+ $(PYTHON) -m venv $(IMPORTER_VENV)"; $(PYTHON) -m venv $(IMPORTER_VENV); fi
+	$(IMPORTER_VENV)/bin/python -m pip install --upgrade pip
+	$(IMPORTER_VENV)/bin/python -m pip install -r $(IMPORTER_REQ)
+	rm -f $(IMPORTER_VENV)/.installed-*
+	touch $@
+
+galaxy-importer: venv $(IMPORTER_STAMP)
+	$(VPY) tests/tools/galaxy_import.py --importer-python $(IMPORTER_VENV)/bin/python
 
 ## ---------------------------------------------------------------- pytest
 units: venv
@@ -243,7 +262,7 @@ changelog: venv
 ## ---------------------------------------------------------------- all
 # runs every step even after a failure, prints a summary with timings,
 # and exits non-zero if any step failed
-TEST_STEPS := venv tools sanity lint docs changelog units integration matrix
+TEST_STEPS := venv tools sanity lint galaxy-importer docs changelog units integration matrix
 
 test:
 	@failed=""; summary=""; \
