@@ -12,8 +12,8 @@ SANITY_PYTHON  ?= 3.11
 # extra options, e.g. make units PYTEST_ARGS='-n 2 -k client'
 PYTEST_ARGS    ?=
 # the integration tests mostly wait on ansible-playbook and the emulator: two pytest-xdist
-# workers, each test file on one of them
-INTEGRATION_ARGS ?= -n 2 --dist loadfile
+# workers, each test file on one of them; the 30 slowest tests are listed (the suite has a 10-minute budget)
+INTEGRATION_ARGS ?= -n 2 --dist loadfile --durations=30
 SANITY_ARGS    ?=
 PRISM_VERSION  ?= 5
 NPM            ?= npm
