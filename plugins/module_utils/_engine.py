@@ -81,8 +81,9 @@ class Plan:
 def plan_connection(desired, current, state="present", update_password="on_create", name=None):
     """The ``Plan`` that brings one connection from ``current`` to ``desired`` (or deletes it).
 
-    Raises ``ValidationError`` when the desired fields break a rule, checked
-    here against what the connection will be (a create, or ``current``).
+    ``desired`` has passed ``uac.validate`` (its own rules, checked once on
+    input); here an update is checked against ``current``
+    (``uac.validate_update``), which raises ``ValidationError``.
     """
     name = name or desired.get("connection_name") or (current or {}).get("connection_name")
     if state == "absent":
@@ -91,12 +92,11 @@ def plan_connection(desired, current, state="present", update_password="on_creat
         return Plan(name, current, desired, "deleted", "DELETE", uac.item_path(current["id"]),
                     before=copy.deepcopy(current), connection=current)
     if current is None:
-        uac.validate(desired, creating=True)
         payload = create_payload(uac.FIELDS, desired)
         changes = creation_changes(uac.FIELDS, payload)
         return Plan(name, None, desired, "created", "POST", uac.PATH, payload, changes,
                     after=nest(changes, "after"), connection=payload)
-    uac.validate(desired, creating=False, current=current)
+    uac.validate_update(desired, current)
     diff = plan_update(uac.FIELDS, desired, current, update_password=update_password)
     if not diff.changed:
         return Plan(name, current, desired, connection=current)

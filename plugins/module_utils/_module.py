@@ -194,9 +194,12 @@ def item_validator():
 def check_item(item, validator=None):
     """One item typed by the item spec, and every problem with it as clauses that name its options.
 
-    The typed item is None when there are problems. The sip_attach role checks
-    each trunk with this before the module runs, so a trunk's error names its
-    host and trunk.
+    The typed item is None when there are problems. The item's own rules
+    (``uac.validate``) run here once; the rules of an update run in the
+    planner (``uac.validate_update``). The sip_attach role's input filter
+    checks each trunk with this in the controller, so a trunk's error names
+    its host and trunk; the module, another process, checks its items again
+    (``validate_items``), once each.
     """
     result = (validator or item_validator()).validate(item)
     if result.error_messages:

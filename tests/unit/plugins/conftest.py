@@ -246,6 +246,30 @@ def api(transport):
     return fake
 
 
+@pytest.fixture
+def validations(monkeypatch):
+    """The rule checks a test makes: ``{"validate": [...], "validate_update": [...]}``, the connection_name of each call.
+
+    ``_uac.validate`` is a connection's own rules (checked on input),
+    ``_uac.validate_update`` those of an update of an existing connection (checked by the planner).
+    """
+    from ansible_collections.telnyx.sip.plugins.module_utils import _uac
+
+    calls = dict(validate=[], validate_update=[])
+
+    def record(name):
+        real = getattr(_uac, name)
+
+        def counted(desired, *args):
+            calls[name].append(desired.get("connection_name"))
+            return real(desired, *args)
+        monkeypatch.setattr(_uac, name, counted)
+
+    for name in calls:
+        record(name)
+    return calls
+
+
 class AnsibleExit(Exception):
     """exit_json was called."""
 

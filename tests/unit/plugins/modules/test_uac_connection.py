@@ -232,6 +232,19 @@ def test_texml_on_an_existing_connection_fails_after_the_lookup(run, created, tr
     assert failed and "allowed on update: 1, 2" in result["msg"] and transport.writes() == []
 
 
+def test_each_rule_is_checked_once_per_run(run, api, validations):
+    """The connection's own rules on input, those of an update in the planner: never twice."""
+    result, failed = run(EXAMPLE)
+    assert not failed and result["action"] == "created"
+    assert validations == dict(validate=["pbx-hq-1006"], validate_update=[])
+    result, failed = run(dict(EXAMPLE, tags=["moved"]))
+    assert not failed and result["action"] == "updated"
+    assert validations == dict(validate=["pbx-hq-1006", "pbx-hq-1006"], validate_update=["pbx-hq-1006"])
+    result, failed = run(dict(connection_name="pbx-hq-1006", state="absent"))
+    assert not failed and result["action"] == "deleted"
+    assert validations == dict(validate=["pbx-hq-1006", "pbx-hq-1006"], validate_update=["pbx-hq-1006"])
+
+
 # -- the API key -------------------------------------------------------------------------
 @pytest.mark.parametrize("env", [None, ""])
 def test_missing_api_key(run, transport, monkeypatch, env):

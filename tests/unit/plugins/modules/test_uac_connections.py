@@ -167,6 +167,17 @@ def test_duplicates_in_the_account_fail_only_that_item(run, api, transport):
     assert names(api) == ["pbx-a", "pbx-b", "pbx-b", "pbx-c"]
 
 
+def test_each_item_is_checked_once_per_run(run, api, validations):
+    """Each present item's own rules before any request, those of an update in the planner: never twice."""
+    result, failed = run(fleet(*ITEMS[:2], dict(connection_name="pbx-old", state="absent")))
+    assert not failed and result["counts"]["created"] == 2
+    assert validations == dict(validate=["pbx-a", "pbx-b"], validate_update=[])
+    result, failed = run(fleet(*ITEMS))
+    assert not failed and (result["counts"]["created"], result["counts"]["unchanged"]) == (1, 2)
+    assert validations == dict(validate=["pbx-a", "pbx-b", "pbx-a", "pbx-b", "pbx-c"],
+                               validate_update=["pbx-a", "pbx-b"])
+
+
 # -- secrets ----------------------------------------------------------------------------------------
 SECRETS = PASSWORDS + (TOP_PASSWORD,)
 
