@@ -53,8 +53,10 @@ class Plan:
     delete: the whole connection goes). ``before``/``after``: the diff shown
     (built from ``changes``; a delete shows ``current``). ``connection``: the
     connection as it is after the plan (predicted until ``execute`` puts the
-    API's answer there). ``error``: why the plan could not be made or carried
-    out. ``registration_error``: why the connection did not register.
+    API's answer there; nothing else writes it). ``error``: why the plan could
+    not be made or carried out. ``registration``: what the wait for its
+    registration found (a ``_registration.Registration``: status word, live
+    details, why it did not register), None when not waited for.
     """
 
     def __init__(self, name, current=None, desired=None, action="unchanged", method=None, path=None, payload=None,
@@ -71,7 +73,7 @@ class Plan:
         self.after = after if after is not None else {}
         self.connection = connection
         self.error = error
-        self.registration_error = None
+        self.registration = None
 
     @property
     def changed(self):
@@ -144,12 +146,23 @@ def check_rename(lookup, current, desired):
             % (name, ", ".join(str(o.get("id")) for o in others), current.get("id")))
 
 
+def reported_connection(plan, reveal=False):
+    """The connection as results show it: the API's object (or the prediction) with what the registration wait
+    found over its own ``registration_status``, secrets masked unless revealed."""
+    conn = dict(plan.connection or {})
+    if plan.registration is not None:
+        conn["registration_status"] = plan.registration.status
+        if plan.registration.details is not None:
+            conn["registration"] = plan.registration.details
+    return uac.masked(conn, reveal=reveal)
+
+
 def connection_result(plan, want_diff, reveal=False):
     """The module result for one connection: secrets masked unless revealed (the diff always masked)."""
     result = dict(
         changed=plan.changed,
         action=plan.action,
-        uac_connection=uac.masked(plan.connection or {}, reveal=reveal),
+        uac_connection=reported_connection(plan, reveal),
     )
     if want_diff and plan.changed:
         result["diff"] = uac.masked(dict(before=plan.before, after=plan.after))
@@ -176,13 +189,11 @@ def converge_connection(module):
     plan = plan_connection(desired, current, params["state"], params["update_password"])
     if plan.method is not None and not module.check_mode:
         execute(module.client, plan)
-    failures = []
     if params["wait_for_registration"] and params["state"] == "present" and not module.check_mode:
-        failures = registration.wait_for_connections(module.client, [(plan.connection.get("connection_name"),
-                                                                      plan.connection)], params)
+        wait_for_registration(module.client, [plan], params)
     result = connection_result(plan, module._diff, params["reveal_secrets"])
-    if failures:
-        module.fail_json(msg=failures[0][1], **result)
+    if plan.registration is not None and plan.registration.error is not None:
+        module.fail_json(msg=plan.registration.error, **result)
     return result
 
 
@@ -255,13 +266,17 @@ def waited_names(items, params):
 
 
 def wait_for_registration(client, plans, params, names=None):
-    """Wait for every connection the run leaves present (or those of ``names``), all at once."""
-    named = [(plan.name, plan.connection) for plan in plans
-             if plan.error is None and plan.action != "deleted" and plan.connection
-             and (names is None or plan.name in names)]
-    by_name = dict((plan.name, plan) for plan in plans)
-    for name, message in registration.wait_for_connections(client, named, params, workers=params["concurrency"]):
-        by_name[name].registration_error = message
+    """Wait for every connection the run leaves present (or those of ``names``), all at once.
+
+    What the wait found goes on each plan (``plan.registration``).
+    """
+    waited = [plan for plan in plans
+              if plan.error is None and plan.action != "deleted" and plan.connection
+              and (names is None or plan.name in names)]
+    found = registration.wait_for_connections(client, [(plan.name, plan.connection) for plan in waited], params,
+                                              workers=params.get("concurrency", 1))
+    for plan, registered in zip(waited, found):
+        plan.registration = registered
 
 
 def plan_line(plan, reveal=False):
@@ -269,7 +284,7 @@ def plan_line(plan, reveal=False):
     if plan.error is not None:
         return dict(connection_name=plan.name, action="failed", error=plan.error,
                     id=(plan.current or {}).get("id"), fqdn=(plan.current or {}).get("fqdn"))
-    conn = uac.masked(plan.connection or {}, reveal=reveal)
+    conn = reported_connection(plan, reveal)
     external = conn.get("external_uac_settings") or {}
     internal = conn.get("internal_uac_settings") or {}
     line = dict(
@@ -284,8 +299,8 @@ def plan_line(plan, reveal=False):
         auth_username=external.get("auth_username"),
         registration_status=conn.get("registration_status"),
     )
-    if plan.registration_error is not None:
-        line["registration_error"] = plan.registration_error
+    if plan.registration is not None and plan.registration.error is not None:
+        line["registration_error"] = plan.registration.error
     if reveal:
         line["password"] = conn.get("password")
         line["external_password"] = external.get("password")

@@ -432,13 +432,16 @@ def test_wait_for_registration_waits_for_what_the_run_leaves_present(make_client
     engine.execute_fleet(client, tasks, 8)
     engine.wait_for_registration(client, tasks, dict(PARAMS, concurrency=8))
     tasks = by_name(tasks)
-    assert tasks["new"].registration_error is None
-    assert tasks["new"].connection["registration_status"] == "Registered"
-    assert tasks["same"].registration_error == (
+    assert (tasks["new"].registration.status, tasks["new"].registration.error) == ("Registered", None)
+    assert tasks["same"].registration.error == (
         "same failed to register (status failed, PBX's last answer: 403 Forbidden): " + registration.HINTS[403])
-    assert tasks["same"].connection["registration_status"] == "Failed"
-    assert tasks["bad"].registration_error is None and tasks["bad"].error.startswith("Telnyx API 422")
-    assert tasks["gone"].registration_error is None
+    assert tasks["same"].registration.status == "Failed"
+    assert tasks["same"].registration.details["last_registration_response"] == "403 Forbidden"
+    # the API's object is the API's answer: the wait writes only plan.registration
+    assert "registration" not in tasks["same"].connection
+    assert engine.plan_line(tasks["same"])["registration_status"] == "Failed"
+    assert tasks["bad"].registration is None and tasks["bad"].error.startswith("Telnyx API 422")
+    assert tasks["gone"].registration is None
     new_id, same_id = tasks["new"].connection["id"], tasks["same"].current["id"]
     assert sorted(registrar.reads) == sorted([new_id, same_id, same_id])
     assert registration_clock.sleeps == [10.0]
@@ -487,8 +490,9 @@ def test_plan_line_of_an_absent_connection_that_never_existed():
 
 def test_plan_line_carries_the_registration_error():
     task = created_task()
-    task.registration_error = "new failed to register"
-    assert engine.plan_line(task)["registration_error"] == "new failed to register"
+    task.registration = registration.Registration("Failed", error="new failed to register")
+    line = engine.plan_line(task)
+    assert (line["registration_status"], line["registration_error"]) == ("Failed", "new failed to register")
 
 
 def fleet_tasks():
@@ -499,7 +503,7 @@ def fleet_tasks():
     failed = engine.Plan("bad", action="created", method="POST", payload={}, after=dict(connection_name="bad"),
                          connection={}, error="refused")
     created = created_task()
-    created.registration_error = "new did not register"
+    created.registration = registration.Registration("Not Registered", error="new did not register")
     return [created, unchanged, updated, deleted, failed]
 
 

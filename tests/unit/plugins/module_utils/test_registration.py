@@ -1,6 +1,8 @@
 """Unit tests of the registration helpers: classifying /sip_registration_status, hints, reading and waiting."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
@@ -224,36 +226,38 @@ def conn(cid, active=True, **external):
     return dict(id=cid, connection_name="pbx-%s" % cid, active=active, external_uac_settings=dict(PBX, **external))
 
 
-def test_wait_for_connections_sets_the_status_on_each_connection(make_client, registrar, registration_clock,
-                                                                 reg_status):
+def test_wait_for_connections_returns_what_it_found_for_each_connection(make_client, registrar, registration_clock,
+                                                                        reg_status):
     registrar.set("1", reg_status("registered"))
     registrar.set("2", reg_status("unknown"), reg_status("failed", response="403 Forbidden"))
     one, two = conn("1"), conn("2")
-    failures = registration.wait_for_connections(make_client(), [("one", one), ("two", two)], PARAMS)
-    assert failures == [("two", "two failed to register (status failed, PBX's last answer: 403 Forbidden): "
-                                + registration.HINTS[403])]
-    assert one["registration_status"] == "Registered" and one["registration"]["registered"] is True
-    assert two["registration_status"] == "Failed"
-    assert two["registration"]["last_registration_response"] == "403 Forbidden"
+    given = copy.deepcopy([one, two])
+    found = registration.wait_for_connections(make_client(), [("one", one), ("two", two)], PARAMS)
+    assert [(reg.status, reg.error) for reg in found] == [
+        ("Registered", None),
+        ("Failed", "two failed to register (status failed, PBX's last answer: 403 Forbidden): "
+         + registration.HINTS[403])]
+    assert found[0].details["registered"] is True
+    assert found[1].details["last_registration_response"] == "403 Forbidden"
+    assert [one, two] == given  # the connections handed in are not written
     assert registration_clock.sleeps == [10.0]
 
 
 def test_wait_for_connections_times_out_with_the_timeout_in_the_message(make_client, registrar, registration_clock,
                                                                         reg_status):
     registrar.set("1", reg_status("unknown"))
-    one = conn("1")
-    failures = registration.wait_for_connections(make_client(), [("one", one)], PARAMS)
-    assert failures == [("one", "one did not register within 60 s (status unknown, PBX's last answer: no answer): "
-                                + registration.NO_ANSWER_HINT)]
-    assert one["registration_status"] == "Not Registered"
+    (found,) = registration.wait_for_connections(make_client(), [("one", conn("1"))], PARAMS)
+    assert found.error == ("one did not register within 60 s (status unknown, PBX's last answer: no answer): "
+                           + registration.NO_ANSWER_HINT)
+    assert found.status == "Not Registered"
     assert sum(registration_clock.sleeps) == 60
 
 
 def test_wait_for_connections_skips_inactive_and_missing(make_client, registrar, registration_clock):
     inactive = conn("1", active=False)
-    failures = registration.wait_for_connections(
+    found = registration.wait_for_connections(
         make_client(), [("inactive", inactive), ("no id", dict(connection_name="x")), ("none", None)], PARAMS)
-    assert failures == [] and registrar.reads == [] and "registration_status" not in inactive
+    assert found == [None, None, None] and registrar.reads == [] and "registration_status" not in inactive
 
 
 @pytest.mark.parametrize("external", [dict(proxy=None), dict(username=None), dict(proxy="", username="")])
@@ -261,17 +265,16 @@ def test_wait_for_connections_without_a_pbx_fails_at_once(make_client, registrar
                                                           external):
     registrar.set("2", reg_status("registered"))
     bare, good = conn("1", **external), conn("2")
-    failures = registration.wait_for_connections(make_client(), [("bare", bare), ("good", good)], PARAMS)
-    assert failures == [("bare", "bare has no PBX to register to: set external_uac_settings.proxy, username and "
-                                 "password")]
-    assert bare["registration_status"] == "Not Registered" and "registration" not in bare
-    assert registrar.reads == ["2"] and good["registration_status"] == "Registered"
+    found_bare, found_good = registration.wait_for_connections(make_client(), [("bare", bare), ("good", good)], PARAMS)
+    assert found_bare.error == "bare has no PBX to register to: set external_uac_settings.proxy, username and password"
+    assert found_bare.status == "Not Registered" and found_bare.details is None
+    assert registrar.reads == ["2"] and (found_good.status, found_good.error) == ("Registered", None)
 
 
 def test_wait_for_connections_of_a_connection_without_settings(make_client, registrar, registration_clock):
     bare = dict(id="1", connection_name="bare", active=True)
-    failures = registration.wait_for_connections(make_client(), [("bare", bare)], PARAMS)
-    assert [name for name, _message in failures] == ["bare"] and registrar.reads == []
+    (found,) = registration.wait_for_connections(make_client(), [("bare", bare)], PARAMS)
+    assert found.error.startswith("bare has no PBX to register to") and registrar.reads == []
 
 
 # -- annotate ------------------------------------------------------------------------------------------
