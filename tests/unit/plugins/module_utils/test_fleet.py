@@ -12,6 +12,7 @@ from ansible_collections.telnyx.sip.plugins.module_utils import _module as glue
 from ansible_collections.telnyx.sip.plugins.module_utils import _query as query
 from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import MASK, SECRET_WILL_SET, ValidationError
+from tests.unit.plugins.fakes import assert_no_secret, sip_status
 
 TAG = "sip-attach"
 PBX_PASSWORD = "pbx-Secret-42x"
@@ -417,14 +418,13 @@ def test_execute_honours_concurrency(make_client, api, transport, concurrency, m
 
 
 # -- wait_for_registration -------------------------------------------------------------------------
-def test_wait_for_registration_waits_for_what_the_run_leaves_present(make_client, registrar, api, reg_status,
-                                                                     registration_clock):
+def test_wait_for_registration_waits_for_what_the_run_leaves_present(make_client, registrar, api, registration_clock):
     existing(api, "same", tags=[TAG])
     gone = existing(api, "gone", tags=[TAG])
-    registrar.set("new", reg_status("registered"))
-    registrar.set("same", reg_status("unknown"), reg_status("failed", response="403 Forbidden"))
-    registrar.set("bad", reg_status("registered"))
-    registrar.set(gone["id"], reg_status("registered"))
+    registrar.set("new", sip_status("registered"))
+    registrar.set("same", sip_status("unknown"), sip_status("failed", response="403 Forbidden"))
+    registrar.set("bad", sip_status("registered"))
+    registrar.set(gone["id"], sip_status("registered"))
     registrar.others = refuse(api, "bad")
     tasks = plan([trunk("new"), trunk("same"), trunk("bad"), dict(connection_name="gone", state="absent"),
                   dict(connection_name="never", state="absent")], list(api.store.values()))
@@ -462,9 +462,9 @@ def test_plan_line_of_a_change():
         username="1006", auth_username="auth6", registration_status=None)
 
 
-def test_plan_line_reveals_passwords_only_when_asked(no_secret):
+def test_plan_line_reveals_passwords_only_when_asked():
     task = created_task()
-    no_secret(engine.plan_line(task), TOP_PASSWORD, PBX_PASSWORD, MASK)
+    assert_no_secret(engine.plan_line(task), TOP_PASSWORD, PBX_PASSWORD, MASK)
     line = engine.plan_line(task, reveal=True)
     assert (line["password"], line["external_password"]) == (TOP_PASSWORD, PBX_PASSWORD)
 
@@ -507,7 +507,7 @@ def fleet_tasks():
     return [created, unchanged, updated, deleted, failed]
 
 
-def test_fleet_result_counts_and_lists(no_secret):
+def test_fleet_result_counts_and_lists():
     result = engine.fleet_result(fleet_tasks(), want_diff=False)
     assert "diff" not in result
     assert result["changed"] is True
@@ -517,7 +517,7 @@ def test_fleet_result_counts_and_lists(no_secret):
     assert result["failed_items"] == [dict(connection_name="bad", error="refused")]
     assert result["not_registered"] == [dict(connection_name="new", error="new did not register")]
     assert result["by_name"] == dict((line["connection_name"], line) for line in result["results"])
-    no_secret(result, TOP_PASSWORD, PBX_PASSWORD)
+    assert_no_secret(result, TOP_PASSWORD, PBX_PASSWORD)
 
 
 def test_fleet_result_diff_has_one_entry_per_changed_item():
