@@ -172,13 +172,7 @@ def connection_result(plan, want_diff, reveal=False):
 def converge_connection(module):
     """The whole of ``uac_connection``: check, look up, plan, execute, wait, report."""
     params = module.params
-    desired = uac.desired_state(params)
-    uac.validate_id(params["id"])
-    if params["state"] == "present":
-        uac.validate(desired)
-    problems = registration.check_options(params)
-    if problems:
-        raise ValidationError("; ".join(problems))
+    desired = options.check_connection(params)
     lookup = Lookup(module.client)
     current = find_current(lookup, params["id"], params["connection_name"])
     if params["id"] is not None and current is None and params["state"] == "present":

@@ -48,25 +48,6 @@ CONNECTION_STATUS = {
 }
 
 
-def registration_spec():
-    return dict(
-        wait_for_registration=dict(type="bool", default=False),
-        registration_timeout=dict(type="int", default=600),
-        registration_poll_interval=dict(type="float", default=10.0),
-    )
-
-
-def check_options(params):
-    """Problems with the waiting options (empty when fine)."""
-    problems = []
-    if params.get("registration_timeout") is not None and params["registration_timeout"] < 1:
-        problems.append("registration_timeout must be at least 1 second, got %s" % params["registration_timeout"])
-    interval = params.get("registration_poll_interval")
-    if interval is not None and interval <= 0:
-        problems.append("registration_poll_interval must be greater than 0, got %s" % interval)
-    return problems
-
-
 def read(client, connection_id):
     """The live registration status of one connection (the API's bare object)."""
     try:

@@ -209,9 +209,9 @@ def validate(desired):
 
     The static rules: each field's type, format, choices and limits, and the
     combinations of desired values alone. They are checked once, on input,
-    before any request (``_module.check_item`` for an item, the engine's
-    ``converge_connection`` for ``uac_connection``); the rules that need the
-    connection as it is are ``validate_update``'s.
+    before any request (``_module.check_connection`` for ``uac_connection``,
+    ``_module.check_item`` for an item of ``uac_connections`` or a trunk of the
+    role); the rules that need the connection as it is are ``validate_update``'s.
     """
     problems = validate_fields(FIELDS, desired)
     name = desired.get("connection_name")

@@ -113,23 +113,6 @@ def test_failure_message_of_an_inactive_connection():
         "pbx is not active (active: false), so Telnyx does not register it"
 
 
-# -- check_options -----------------------------------------------------------------------------
-def test_check_options_accepts_the_defaults_and_absent_values():
-    spec = registration.registration_spec()
-    assert registration.check_options(dict((k, v["default"]) for k, v in spec.items())) == []
-    assert registration.check_options({}) == []
-    assert registration.check_options(dict(registration_timeout=1, registration_poll_interval=0.01)) == []
-
-
-def test_check_options_reports_every_problem():
-    assert registration.check_options(dict(registration_timeout=0, registration_poll_interval=-1)) == [
-        "registration_timeout must be at least 1 second, got 0",
-        "registration_poll_interval must be greater than 0, got -1",
-    ]
-    assert registration.check_options(dict(registration_poll_interval=0)) == [
-        "registration_poll_interval must be greater than 0, got 0"]
-
-
 # -- read ----------------------------------------------------------------------------------------
 def test_read_asks_for_the_external_credential_of_the_connection(make_client, transport):
     transport.push(json=sip_status("registered", connection_id="77"))
