@@ -8,12 +8,21 @@ PRIVATE: internal to the telnyx.sip collection; may change without notice.
 
 A ``Plan`` is made once per connection (``plan_connection``), from the
 desired fields and the connection as read. It carries the request to send,
-the field-level changes, and, once ``execute`` has run, the API's object and
-any error. ``uac_connection`` plans one (``converge_connection``);
-``uac_connections`` plans many against one paginated read and runs the
-writes on a pool of workers that share the client's rate-limit gate
-(``converge_connections``). Results are built from plans only, and leave
-through ``uac.masked``.
+the field-level changes, once ``execute`` has run the API's object and any
+error, and what the wait for registration found. ``uac_connection`` plans
+one (``converge_connection``); ``uac_connections`` plans many against one
+paginated read and runs the writes on a pool of workers that share the
+client's rate-limit gate (``converge_connections``). Results are built from
+plans only, and leave through ``uac.masked`` (``reported_connection``,
+``shown_diff``).
+
+Each rule is checked once per connection in a process: its own rules
+(``uac.validate``) on input, before any request (``_module.check_connection``,
+``_module.validate_items``), and the rules of an update
+(``uac.validate_update``) here, in the planner, once the connection is known.
+The sip_attach role's input filter checks each trunk's own rules in the
+controller's process too (``_module.check_item``), so that an error names its
+host and trunk; the module, in its own process, checks its items again.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -157,6 +166,11 @@ def reported_connection(plan, reveal=False):
     return uac.masked(conn, reveal=reveal)
 
 
+def shown_diff(plan, **headers):
+    """The diff shown for a changed plan, always masked (a delete's ``before`` is the whole connection)."""
+    return uac.masked(dict(headers, before=plan.before, after=plan.after))
+
+
 def connection_result(plan, want_diff, reveal=False):
     """The module result for one connection: secrets masked unless revealed (the diff always masked)."""
     result = dict(
@@ -165,7 +179,7 @@ def connection_result(plan, want_diff, reveal=False):
         uac_connection=reported_connection(plan, reveal),
     )
     if want_diff and plan.changed:
-        result["diff"] = uac.masked(dict(before=plan.before, after=plan.after))
+        result["diff"] = shown_diff(plan)
     return result
 
 
@@ -320,7 +334,7 @@ def fleet_result(plans, want_diff, reveal=False):
     )
     if want_diff:
         result["diff"] = [
-            uac.masked(dict(before_header=plan.name, after_header=plan.name, before=plan.before, after=plan.after))
+            shown_diff(plan, before_header=plan.name, after_header=plan.name)
             for plan in plans if plan.error is None and plan.changed
         ]
     return result
