@@ -380,9 +380,9 @@ def run_execute(client, desired, current, state="present"):
 
 
 def test_execute_create(client, api, transport):
-    outcome = run_execute(client, dict(connection_name="pbx"), None)
+    plan = run_execute(client, dict(connection_name="pbx"), None)
     assert transport.methods == [("POST", "/uac_connections")]
-    assert outcome.connection == api.store[outcome.connection["id"]]
+    assert plan.connection == api.store[plan.connection["id"]]
 
 
 def test_execute_create_recovers_a_post_that_took_effect(make_client, api, transport):
@@ -392,23 +392,23 @@ def test_execute_create_recovers_a_post_that_took_effect(make_client, api, trans
         return dict(status=504, text="gateway timeout")
 
     transport.handler = lost_answer
-    outcome = run_execute(make_client(retries=3), dict(connection_name="pbx"), None)
+    plan = run_execute(make_client(retries=3), dict(connection_name="pbx"), None)
     assert transport.methods == [("POST", "/uac_connections"), ("GET", "/uac_connections")]
-    assert len(api.store) == 1 and outcome.connection == list(api.store.values())[0]
+    assert len(api.store) == 1 and plan.connection == list(api.store.values())[0]
 
 
 def test_execute_update(client, api, transport):
     current = api.add(connection_name="pbx", active=True)
-    outcome = run_execute(client, dict(connection_name="pbx", active=False), current)
+    plan = run_execute(client, dict(connection_name="pbx", active=False), current)
     assert [(c.method, c.path, c.body) for c in transport.calls] == [
         ("PATCH", "/uac_connections/" + current["id"], dict(active=False))]
-    assert outcome.connection["active"] is False
+    assert plan.connection["active"] is False
 
 
 def test_execute_delete(client, api, transport):
     current = api.add(connection_name="pbx")
-    outcome = run_execute(client, dict(connection_name="pbx"), current, "absent")
-    assert api.store == {} and outcome.connection == current
+    plan = run_execute(client, dict(connection_name="pbx"), current, "absent")
+    assert api.store == {} and plan.connection == current
     assert transport.methods == [("DELETE", "/uac_connections/" + current["id"])]
 
 
@@ -416,8 +416,8 @@ def test_execute_delete(client, api, transport):
                                     dict(status=204, text="")])
 def test_execute_delete_of_a_gone_connection_is_done(client, transport, answer):
     transport.push(**answer)
-    outcome = run_execute(client, dict(connection_name="pbx"), CURRENT, "absent")
-    assert outcome.connection == CURRENT and outcome.action == "deleted"
+    plan = run_execute(client, dict(connection_name="pbx"), CURRENT, "absent")
+    assert plan.connection == CURRENT and plan.action == "deleted"
 
 
 def test_execute_delete_other_errors_raise(client, transport):
@@ -427,8 +427,8 @@ def test_execute_delete_other_errors_raise(client, transport):
 
 
 def test_execute_nothing_sends_nothing(client, transport):
-    outcome = run_execute(client, dict(connection_name="pbx", tags=["a"]), CURRENT)
-    assert outcome.action == "unchanged" and transport.calls == []
+    plan = run_execute(client, dict(connection_name="pbx", tags=["a"]), CURRENT)
+    assert plan.action == "unchanged" and transport.calls == []
 
 
 # -- rename ------------------------------------------------------------------------
