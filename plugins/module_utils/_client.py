@@ -252,9 +252,11 @@ def _header_seconds(headers, name):
 class TelnyxClient:
     """A small, thread-safe REST client for ``/v2``.
 
-    ``request`` retries what is safe to retry; ``post`` (and ``request`` with
-    method POST) never sends a POST twice without first asking ``recover``
-    whether the first one took effect.
+    ``request`` sends one call and retries what is safe to retry; ``get``,
+    ``post``, ``patch`` and ``delete`` are its shorthands, and ``paginate``
+    reads every page of a list. Given ``recover``, a POST whose outcome is
+    unknown is sent again only after ``recover`` found that the first one did
+    not take effect.
     """
 
     def __init__(self, api_key, api_url=None, timeout=30.0, validate_certs=True, retries=5,

@@ -8,12 +8,21 @@ PRIVATE: internal to the telnyx.sip collection; may change without notice.
 
 A ``Plan`` is made once per connection (``plan_connection``), from the
 desired fields and the connection as read. It carries the request to send,
-the field-level changes, and, once ``execute`` has run, the API's object and
-any error. ``uac_connection`` plans one (``converge_connection``);
-``uac_connections`` plans many against one paginated read and runs the
-writes on a pool of workers that share the client's rate-limit gate
-(``converge_connections``). Results are built from plans only, and leave
-through ``uac.masked``.
+the field-level changes, once ``execute`` has run the API's object and any
+error, and what the wait for registration found. ``uac_connection`` plans
+one (``converge_connection``); ``uac_connections`` plans many against one
+paginated read and runs the writes on a pool of workers that share the
+client's rate-limit gate (``converge_connections``). Results are built from
+plans only, and leave through ``uac.masked`` (``reported_connection``,
+``shown_diff``).
+
+Each rule is checked once per connection in a process: its own rules
+(``uac.validate``) on input, before any request (``_module.check_connection``,
+``_module.validate_items``), and the rules of an update
+(``uac.validate_update``) here, in the planner, once the connection is known.
+The sip_attach role's input filter checks each trunk's own rules in the
+controller's process too (``_module.check_item``), so that an error names its
+host and trunk; the module, in its own process, checks its items again.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -53,8 +62,10 @@ class Plan:
     delete: the whole connection goes). ``before``/``after``: the diff shown
     (built from ``changes``; a delete shows ``current``). ``connection``: the
     connection as it is after the plan (predicted until ``execute`` puts the
-    API's answer there). ``error``: why the plan could not be made or carried
-    out. ``registration_error``: why the connection did not register.
+    API's answer there; nothing else writes it). ``error``: why the plan could
+    not be made or carried out. ``registration``: what the wait for its
+    registration found (a ``_registration.Registration``: status word, live
+    details, why it did not register), None when not waited for.
     """
 
     def __init__(self, name, current=None, desired=None, action="unchanged", method=None, path=None, payload=None,
@@ -71,7 +82,7 @@ class Plan:
         self.after = after if after is not None else {}
         self.connection = connection
         self.error = error
-        self.registration_error = None
+        self.registration = None
 
     @property
     def changed(self):
@@ -81,8 +92,9 @@ class Plan:
 def plan_connection(desired, current, state="present", update_password="on_create", name=None):
     """The ``Plan`` that brings one connection from ``current`` to ``desired`` (or deletes it).
 
-    Raises ``ValidationError`` when the desired fields break a rule, checked
-    here against what the connection will be (a create, or ``current``).
+    ``desired`` has passed ``uac.validate`` (its own rules, checked once on
+    input); here an update is checked against ``current``
+    (``uac.validate_update``), which raises ``ValidationError``.
     """
     name = name or desired.get("connection_name") or (current or {}).get("connection_name")
     if state == "absent":
@@ -91,12 +103,11 @@ def plan_connection(desired, current, state="present", update_password="on_creat
         return Plan(name, current, desired, "deleted", "DELETE", uac.item_path(current["id"]),
                     before=copy.deepcopy(current), connection=current)
     if current is None:
-        uac.validate(desired, creating=True)
         payload = create_payload(uac.FIELDS, desired)
         changes = creation_changes(uac.FIELDS, payload)
         return Plan(name, None, desired, "created", "POST", uac.PATH, payload, changes,
                     after=nest(changes, "after"), connection=payload)
-    uac.validate(desired, creating=False, current=current)
+    uac.validate_update(desired, current)
     diff = plan_update(uac.FIELDS, desired, current, update_password=update_password)
     if not diff.changed:
         return Plan(name, current, desired, connection=current)
@@ -144,28 +155,38 @@ def check_rename(lookup, current, desired):
             % (name, ", ".join(str(o.get("id")) for o in others), current.get("id")))
 
 
+def reported_connection(plan, reveal=False):
+    """The connection as results show it: the API's object (or the prediction) with what the registration wait
+    found over its own ``registration_status``, secrets masked unless revealed."""
+    conn = dict(plan.connection or {})
+    if plan.registration is not None:
+        conn["registration_status"] = plan.registration.status
+        if plan.registration.details is not None:
+            conn["registration"] = plan.registration.details
+    return uac.masked(conn, reveal=reveal)
+
+
+def shown_diff(plan, **headers):
+    """The diff shown for a changed plan, always masked (a delete's ``before`` is the whole connection)."""
+    return uac.masked(dict(headers, before=plan.before, after=plan.after))
+
+
 def connection_result(plan, want_diff, reveal=False):
     """The module result for one connection: secrets masked unless revealed (the diff always masked)."""
     result = dict(
         changed=plan.changed,
         action=plan.action,
-        uac_connection=uac.masked(plan.connection or {}, reveal=reveal),
+        uac_connection=reported_connection(plan, reveal),
     )
     if want_diff and plan.changed:
-        result["diff"] = uac.masked(dict(before=plan.before, after=plan.after))
+        result["diff"] = shown_diff(plan)
     return result
 
 
 def converge_connection(module):
     """The whole of ``uac_connection``: check, look up, plan, execute, wait, report."""
     params = module.params
-    desired = uac.desired_state(params)
-    uac.validate_id(params["id"])
-    if params["state"] == "present":
-        uac.validate(desired)
-    problems = registration.check_options(params)
-    if problems:
-        raise ValidationError("; ".join(problems))
+    desired = options.check_connection(params)
     lookup = Lookup(module.client)
     current = find_current(lookup, params["id"], params["connection_name"])
     if params["id"] is not None and current is None and params["state"] == "present":
@@ -176,13 +197,11 @@ def converge_connection(module):
     plan = plan_connection(desired, current, params["state"], params["update_password"])
     if plan.method is not None and not module.check_mode:
         execute(module.client, plan)
-    failures = []
     if params["wait_for_registration"] and params["state"] == "present" and not module.check_mode:
-        failures = registration.wait_for_connections(module.client, [(plan.connection.get("connection_name"),
-                                                                      plan.connection)], params)
+        wait_for_registration(module.client, [plan], params)
     result = connection_result(plan, module._diff, params["reveal_secrets"])
-    if failures:
-        module.fail_json(msg=failures[0][1], **result)
+    if plan.registration is not None and plan.registration.error is not None:
+        module.fail_json(msg=plan.registration.error, **result)
     return result
 
 
@@ -255,13 +274,17 @@ def waited_names(items, params):
 
 
 def wait_for_registration(client, plans, params, names=None):
-    """Wait for every connection the run leaves present (or those of ``names``), all at once."""
-    named = [(plan.name, plan.connection) for plan in plans
-             if plan.error is None and plan.action != "deleted" and plan.connection
-             and (names is None or plan.name in names)]
-    by_name = dict((plan.name, plan) for plan in plans)
-    for name, message in registration.wait_for_connections(client, named, params, workers=params["concurrency"]):
-        by_name[name].registration_error = message
+    """Wait for every connection the run leaves present (or those of ``names``), all at once.
+
+    What the wait found goes on each plan (``plan.registration``).
+    """
+    waited = [plan for plan in plans
+              if plan.error is None and plan.action != "deleted" and plan.connection
+              and (names is None or plan.name in names)]
+    found = registration.wait_for_connections(client, [(plan.name, plan.connection) for plan in waited], params,
+                                              workers=params.get("concurrency", 1))
+    for plan, registered in zip(waited, found):
+        plan.registration = registered
 
 
 def plan_line(plan, reveal=False):
@@ -269,7 +292,7 @@ def plan_line(plan, reveal=False):
     if plan.error is not None:
         return dict(connection_name=plan.name, action="failed", error=plan.error,
                     id=(plan.current or {}).get("id"), fqdn=(plan.current or {}).get("fqdn"))
-    conn = uac.masked(plan.connection or {}, reveal=reveal)
+    conn = reported_connection(plan, reveal)
     external = conn.get("external_uac_settings") or {}
     internal = conn.get("internal_uac_settings") or {}
     line = dict(
@@ -284,8 +307,8 @@ def plan_line(plan, reveal=False):
         auth_username=external.get("auth_username"),
         registration_status=conn.get("registration_status"),
     )
-    if plan.registration_error is not None:
-        line["registration_error"] = plan.registration_error
+    if plan.registration is not None and plan.registration.error is not None:
+        line["registration_error"] = plan.registration.error
     if reveal:
         line["password"] = conn.get("password")
         line["external_password"] = external.get("password")
@@ -311,7 +334,7 @@ def fleet_result(plans, want_diff, reveal=False):
     )
     if want_diff:
         result["diff"] = [
-            uac.masked(dict(before_header=plan.name, after_header=plan.name, before=plan.before, after=plan.after))
+            shown_diff(plan, before_header=plan.name, after_header=plan.name)
             for plan in plans if plan.error is None and plan.changed
         ]
     return result

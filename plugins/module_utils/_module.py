@@ -7,9 +7,10 @@
 PRIVATE: internal to the telnyx.sip collection; may change without notice.
 
 The option specs live here (the connection options with their environment
-fallbacks, the connection's fields from the ``_uac`` declaration, the items
-of ``uac_connections``, the info filters), with the checks Ansible cannot
-express and the warnings weakened transport security deserves.
+fallbacks, the connection's fields from the ``_uac`` declaration, the waiting
+for registration, the items of ``uac_connections``, the info filters), with
+the checks Ansible cannot express (``check_connection``, ``validate_items``)
+and the warnings weakened transport security deserves.
 ``TelnyxModule`` merges the connection options into the module's argument
 spec, reports a missing ``requests`` with ``missing_required_lib``, builds the
 one client, and turns bad input and API errors into ``fail_json`` without a
@@ -28,7 +29,6 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import AnsibleFallbackNotFound
 from ansible.module_utils.errors import UnsupportedError
 
-from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._client import (
     DEFAULT_API_URL,
@@ -97,6 +97,26 @@ def connection_fields_spec():
     return fields_argument_spec(uac.FIELDS)
 
 
+def registration_spec():
+    """The options of waiting for the registration (documented in the ``registration`` doc fragment)."""
+    return dict(
+        wait_for_registration=dict(type="bool", default=False),
+        registration_timeout=dict(type="int", default=600),
+        registration_poll_interval=dict(type="float", default=10.0),
+    )
+
+
+def check_registration_options(params):
+    """Problems with the waiting options (empty when fine)."""
+    problems = []
+    if params.get("registration_timeout") is not None and params["registration_timeout"] < 1:
+        problems.append("registration_timeout must be at least 1 second, got %s" % params["registration_timeout"])
+    interval = params.get("registration_poll_interval")
+    if interval is not None and interval <= 0:
+        problems.append("registration_poll_interval must be greater than 0, got %s" % interval)
+    return problems
+
+
 def behaviour_spec():
     """Options about how a connection is managed, not what it holds."""
     return dict(
@@ -109,7 +129,7 @@ def connection_spec():
     """The options of ``uac_connection``."""
     spec = connection_fields_spec()
     spec.update(behaviour_spec())
-    spec.update(registration.registration_spec())
+    spec.update(registration_spec())
     spec.update(
         state=dict(type="str", default="present", choices=["present", "absent"]),
         id=dict(type="str"),
@@ -136,7 +156,7 @@ def fleet_spec():
         purge_tag=dict(type="str"),
         purge_force_all=dict(type="bool", default=False),
         concurrency=dict(type="int", default=8),
-        **dict(behaviour_spec(), **registration.registration_spec())
+        **dict(behaviour_spec(), **registration_spec())
     )
 
 
@@ -152,6 +172,22 @@ def info_spec():
         registration=dict(type="bool", default=False),
         reveal_secrets=dict(type="bool", default=False),
     )
+
+
+def check_connection(params):
+    """The desired fields of ``uac_connection``, once its options pass their checks (``ValidationError`` if not).
+
+    The connection's own rules (``uac.validate``) run here, once, before any
+    request; the rules of an update run in the planner (``uac.validate_update``).
+    """
+    uac.validate_id(params["id"])
+    desired = uac.desired_state(params)
+    if params["state"] == "present":
+        uac.validate(desired)
+    problems = check_registration_options(params)
+    if problems:
+        raise ValidationError(problems)
+    return desired
 
 
 # -- the items of uac_connections -----------------------------------------------------------------
@@ -194,9 +230,12 @@ def item_validator():
 def check_item(item, validator=None):
     """One item typed by the item spec, and every problem with it as clauses that name its options.
 
-    The typed item is None when there are problems. The sip_attach role checks
-    each trunk with this before the module runs, so a trunk's error names its
-    host and trunk.
+    The typed item is None when there are problems. The item's own rules
+    (``uac.validate``) run here once; the rules of an update run in the
+    planner (``uac.validate_update``). The sip_attach role's input filter
+    checks each trunk with this in the controller, so a trunk's error names
+    its host and trunk; the module, another process, checks its items again
+    (``validate_items``), once each.
     """
     result = (validator or item_validator()).validate(item)
     if result.error_messages:
@@ -213,7 +252,7 @@ def check_item(item, validator=None):
 def validate_items(items, purge, purge_tag, concurrency, options=None):
     """Typed items, or ``ValidationError`` naming every bad item and option."""
     options = options or {}
-    problems = registration.check_options(options)
+    problems = check_registration_options(options)
     if purge and not purge_tag:
         problems.append("purge needs purge_tag: only connections that carry the managed tag are ever deleted")
     if purge_tag is not None and not purge_tag.strip():

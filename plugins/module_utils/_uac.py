@@ -196,31 +196,54 @@ SECRET_NAMES = secret_names(FIELDS)
 SECRET_PATHS = secret_paths(FIELDS)
 
 
-def validate(desired, creating=None, current=None):
-    """Raise ``ValidationError`` listing every problem with one connection's options.
+SRTP_WITH_TLS = ("encrypted_media SRTP cannot be set when external_uac_settings.transport is TLS "
+                 "(the API refuses the combination)")
 
-    ``creating`` is True/False when known, None while the object is still to
-    be looked up (rules that depend on it are checked again later).
-    ``current`` is the connection being updated, when there is one.
+
+def _media_and_transport(values):
+    return values.get("encrypted_media"), (values.get("external_uac_settings") or {}).get("transport")
+
+
+def validate(desired):
+    """Raise ``ValidationError`` listing every problem with one connection's options, on their own.
+
+    The static rules: each field's type, format, choices and limits, and the
+    combinations of desired values alone. They are checked once, on input,
+    before any request (``_module.check_connection`` for ``uac_connection``,
+    ``_module.check_item`` for an item of ``uac_connections`` or a trunk of the
+    role); the rules that need the connection as it is are ``validate_update``'s.
     """
     problems = validate_fields(FIELDS, desired)
     name = desired.get("connection_name")
     if name is not None and not name.strip():
         problems.append("connection_name must not be empty")
-    # The combination is checked on what the connection will be: the desired
-    # values over the current ones.
-    media = desired.get("encrypted_media", (current or {}).get("encrypted_media"))
-    transport = (desired.get("external_uac_settings") or {}).get(
-        "transport", ((current or {}).get("external_uac_settings") or {}).get("transport"))
-    if media == "SRTP" and transport == "TLS":
-        problems.append("encrypted_media SRTP cannot be set when external_uac_settings.transport is TLS "
-                        "(the API refuses the combination)")
-    if desired.get("webhook_api_version") == "texml":
-        if not (desired.get("outbound") or {}).get("call_parking_enabled"):
-            problems.append("webhook_api_version texml needs outbound.call_parking_enabled: true")
-        if creating is False and (current or {}).get("webhook_api_version") != "texml":
-            problems.append("webhook_api_version texml can only be set when the connection is created; "
-                            "allowed on update: 1, 2")
+    if _media_and_transport(desired) == ("SRTP", "TLS"):
+        problems.append(SRTP_WITH_TLS)
+    if desired.get("webhook_api_version") == "texml" and not (desired.get("outbound") or {}).get(
+            "call_parking_enabled"):
+        problems.append("webhook_api_version texml needs outbound.call_parking_enabled: true")
+    if problems:
+        raise ValidationError(problems)
+
+
+def validate_update(desired, current):
+    """Raise ``ValidationError`` listing what ``desired`` may not do to ``current``, an existing connection.
+
+    The rules that need the connection as it is, checked by the planner
+    (``_engine.plan_connection``) once it is known; ``validate`` has checked
+    the desired values on their own (a create has no other rule).
+    """
+    problems = []
+    media, transport = _media_and_transport(desired)
+    if media is None or transport is None:
+        # What the connection will be: the desired values over the current
+        # ones (both desired is validate's rule).
+        current_media, current_transport = _media_and_transport(current)
+        if (media or current_media, transport or current_transport) == ("SRTP", "TLS"):
+            problems.append(SRTP_WITH_TLS)
+    if desired.get("webhook_api_version") == "texml" and current.get("webhook_api_version") != "texml":
+        problems.append("webhook_api_version texml can only be set when the connection is created; "
+                        "allowed on update: 1, 2")
     if problems:
         raise ValidationError(problems)
 

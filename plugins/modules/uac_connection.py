@@ -104,6 +104,9 @@ uac_connection:
   description:
     - The connection as the API returned it after the change (or as it would be, in check mode), with every password masked
       unless O(reveal_secrets=true). Empty after a delete of a connection that did not exist.
+    - With O(wait_for_registration=true), C(registration_status) is the status the wait ended on, and C(registration)
+      holds the live details it read from C(GET /sip_registration_status) (C(registered), C(sip_registration_status),
+      the PBX's C(last_registration_response), ...).
   returned: always
   type: dict
   sample:

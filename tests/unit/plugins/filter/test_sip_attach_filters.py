@@ -220,6 +220,15 @@ def test_input_of_a_good_play_has_connections_and_rows_without_passwords():
     assert "pw-main" not in repr(data["rows"])
 
 
+def test_input_checks_each_trunk_against_the_api_rules_once(validations):
+    """The filter runs in the controller; the module checks the items again in its own process, once each."""
+    hostvars = {"a": {"sip_attach_trunks": [good_trunk(), good_trunk("sales", "1002")]},
+                "b": {"sip_attach_trunks": [good_trunk()]}}
+    data = play_input(hostvars, play_host="a", play_trunks=hostvars["a"]["sip_attach_trunks"], play_defaults={})
+    assert data["problems"] == []
+    assert validations == dict(validate=["a-main", "a-sales", "b-main"], validate_update=[])
+
+
 @pytest.mark.parametrize("var, value", [("play_trunks", [good_trunk("other")]), ("play_defaults", {"transport": "UDP"})])
 def test_trunks_or_defaults_set_above_the_inventory_are_refused(var, value):
     hostvars = {"a": {"sip_attach_trunks": [good_trunk()]}, "b": {}}

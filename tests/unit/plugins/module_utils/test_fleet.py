@@ -12,6 +12,7 @@ from ansible_collections.telnyx.sip.plugins.module_utils import _module as glue
 from ansible_collections.telnyx.sip.plugins.module_utils import _query as query
 from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import MASK, SECRET_WILL_SET, ValidationError
+from tests.unit.plugins.fakes import assert_no_secret, sip_status
 
 TAG = "sip-attach"
 PBX_PASSWORD = "pbx-Secret-42x"
@@ -417,14 +418,13 @@ def test_execute_honours_concurrency(make_client, api, transport, concurrency, m
 
 
 # -- wait_for_registration -------------------------------------------------------------------------
-def test_wait_for_registration_waits_for_what_the_run_leaves_present(make_client, registrar, api, reg_status,
-                                                                     registration_clock):
+def test_wait_for_registration_waits_for_what_the_run_leaves_present(make_client, registrar, api, registration_clock):
     existing(api, "same", tags=[TAG])
     gone = existing(api, "gone", tags=[TAG])
-    registrar.set("new", reg_status("registered"))
-    registrar.set("same", reg_status("unknown"), reg_status("failed", response="403 Forbidden"))
-    registrar.set("bad", reg_status("registered"))
-    registrar.set(gone["id"], reg_status("registered"))
+    registrar.set("new", sip_status("registered"))
+    registrar.set("same", sip_status("unknown"), sip_status("failed", response="403 Forbidden"))
+    registrar.set("bad", sip_status("registered"))
+    registrar.set(gone["id"], sip_status("registered"))
     registrar.others = refuse(api, "bad")
     tasks = plan([trunk("new"), trunk("same"), trunk("bad"), dict(connection_name="gone", state="absent"),
                   dict(connection_name="never", state="absent")], list(api.store.values()))
@@ -432,13 +432,16 @@ def test_wait_for_registration_waits_for_what_the_run_leaves_present(make_client
     engine.execute_fleet(client, tasks, 8)
     engine.wait_for_registration(client, tasks, dict(PARAMS, concurrency=8))
     tasks = by_name(tasks)
-    assert tasks["new"].registration_error is None
-    assert tasks["new"].connection["registration_status"] == "Registered"
-    assert tasks["same"].registration_error == (
+    assert (tasks["new"].registration.status, tasks["new"].registration.error) == ("Registered", None)
+    assert tasks["same"].registration.error == (
         "same failed to register (status failed, PBX's last answer: 403 Forbidden): " + registration.HINTS[403])
-    assert tasks["same"].connection["registration_status"] == "Failed"
-    assert tasks["bad"].registration_error is None and tasks["bad"].error.startswith("Telnyx API 422")
-    assert tasks["gone"].registration_error is None
+    assert tasks["same"].registration.status == "Failed"
+    assert tasks["same"].registration.details["last_registration_response"] == "403 Forbidden"
+    # the API's object is the API's answer: the wait writes only plan.registration
+    assert "registration" not in tasks["same"].connection
+    assert engine.plan_line(tasks["same"])["registration_status"] == "Failed"
+    assert tasks["bad"].registration is None and tasks["bad"].error.startswith("Telnyx API 422")
+    assert tasks["gone"].registration is None
     new_id, same_id = tasks["new"].connection["id"], tasks["same"].current["id"]
     assert sorted(registrar.reads) == sorted([new_id, same_id, same_id])
     assert registration_clock.sleeps == [10.0]
@@ -459,9 +462,9 @@ def test_plan_line_of_a_change():
         username="1006", auth_username="auth6", registration_status=None)
 
 
-def test_plan_line_reveals_passwords_only_when_asked(no_secret):
+def test_plan_line_reveals_passwords_only_when_asked():
     task = created_task()
-    no_secret(engine.plan_line(task), TOP_PASSWORD, PBX_PASSWORD, MASK)
+    assert_no_secret(engine.plan_line(task), TOP_PASSWORD, PBX_PASSWORD, MASK)
     line = engine.plan_line(task, reveal=True)
     assert (line["password"], line["external_password"]) == (TOP_PASSWORD, PBX_PASSWORD)
 
@@ -487,8 +490,9 @@ def test_plan_line_of_an_absent_connection_that_never_existed():
 
 def test_plan_line_carries_the_registration_error():
     task = created_task()
-    task.registration_error = "new failed to register"
-    assert engine.plan_line(task)["registration_error"] == "new failed to register"
+    task.registration = registration.Registration("Failed", error="new failed to register")
+    line = engine.plan_line(task)
+    assert (line["registration_status"], line["registration_error"]) == ("Failed", "new failed to register")
 
 
 def fleet_tasks():
@@ -499,11 +503,11 @@ def fleet_tasks():
     failed = engine.Plan("bad", action="created", method="POST", payload={}, after=dict(connection_name="bad"),
                          connection={}, error="refused")
     created = created_task()
-    created.registration_error = "new did not register"
+    created.registration = registration.Registration("Not Registered", error="new did not register")
     return [created, unchanged, updated, deleted, failed]
 
 
-def test_fleet_result_counts_and_lists(no_secret):
+def test_fleet_result_counts_and_lists():
     result = engine.fleet_result(fleet_tasks(), want_diff=False)
     assert "diff" not in result
     assert result["changed"] is True
@@ -513,7 +517,7 @@ def test_fleet_result_counts_and_lists(no_secret):
     assert result["failed_items"] == [dict(connection_name="bad", error="refused")]
     assert result["not_registered"] == [dict(connection_name="new", error="new did not register")]
     assert result["by_name"] == dict((line["connection_name"], line) for line in result["results"])
-    no_secret(result, TOP_PASSWORD, PBX_PASSWORD)
+    assert_no_secret(result, TOP_PASSWORD, PBX_PASSWORD)
 
 
 def test_fleet_result_diff_has_one_entry_per_changed_item():

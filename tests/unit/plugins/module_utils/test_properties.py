@@ -183,17 +183,17 @@ def fleet_states(draw):
 @given(fleet_states(), st.sampled_from(["on_create", "always"]), st.booleans())
 def test_fleet_planning_again_after_applying_finds_nothing(state, update_password, purge):
     items, existing = state
-    tasks = plan_fleet(items, existing, purge=purge, purge_tag="fleet", update_password=update_password)
-    broken = set(task.name for task in tasks if task.error is not None)
+    plans = plan_fleet(items, existing, purge=purge, purge_tag="fleet", update_password=update_password)
+    broken = set(plan.name for plan in plans if plan.error is not None)
     account = dict((conn["connection_name"], conn) for conn in existing)
-    for task in tasks:
-        if task.error is not None:
+    for plan in plans:
+        if plan.error is not None:
             continue
-        if task.method == "POST":
-            account[task.name] = dict(api_patch({}, task.payload), id="new-" + task.name)
-        elif task.method == "PATCH":
-            account[task.name] = api_patch(account[task.name], task.payload, nested="replace")
-        elif task.method == "DELETE":
-            del account[task.name]
+        if plan.method == "POST":
+            account[plan.name] = dict(api_patch({}, plan.payload), id="new-" + plan.name)
+        elif plan.method == "PATCH":
+            account[plan.name] = api_patch(account[plan.name], plan.payload, nested="replace")
+        elif plan.method == "DELETE":
+            del account[plan.name]
     again = plan_fleet(items, list(account.values()), purge=purge, purge_tag="fleet", update_password="on_create")
     assert [(t.name, t.method) for t in again if t.method is not None and t.name not in broken] == []

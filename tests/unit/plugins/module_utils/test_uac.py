@@ -17,11 +17,13 @@ from ansible_collections.telnyx.sip.plugins.module_utils._resource import (
 DEST = "1006@assistant-abc123.sip.telnyx.com"
 
 
-def problems(desired, creating=None, current=None):
-    """The validation message for ``desired`` ('' when valid)."""
-    kwargs = dict(current=current) if current is not None else {}
+def problems(desired, current=None):
+    """The validation message for ``desired`` ('' when valid): its own rules (``validate``, on input), then with
+    ``current`` those of an update of that connection (``validate_update``, in the planner)."""
     try:
-        uac.validate(desired, creating=creating, **kwargs)
+        uac.validate(desired)
+        if current is not None:
+            uac.validate_update(desired, current)
     except ValidationError as exc:
         return str(exc)
     return ""
@@ -192,21 +194,21 @@ def test_every_problem_is_reported_at_once():
 def test_texml_needs_call_parking():
     assert problems(dict(webhook_api_version="texml")) == (
         "webhook_api_version texml needs outbound.call_parking_enabled: true")
-    assert problems(dict(webhook_api_version="texml", outbound=dict(call_parking_enabled=True)), creating=True) == ""
+    assert problems(dict(webhook_api_version="texml", outbound=dict(call_parking_enabled=True))) == ""
 
 
 def test_texml_only_on_create():
     desired = dict(webhook_api_version="texml", outbound=dict(call_parking_enabled=True))
-    assert problems(desired, creating=None) == ""
-    assert problems(desired, creating=False) == ("webhook_api_version texml can only be set when the connection is "
-                                                 "created; allowed on update: 1, 2")
-    assert problems(dict(webhook_api_version="2"), creating=False) == ""
+    assert problems(desired) == ""  # the input check does not know yet whether it is a create
+    assert problems(desired, current={}) == ("webhook_api_version texml can only be set when the connection is "
+                                             "created; allowed on update: 1, 2")
+    assert problems(dict(webhook_api_version="2"), current={}) == ""
 
 
 def test_texml_kept_on_a_connection_created_with_it_is_valid():
     desired = dict(webhook_api_version="texml", outbound=dict(call_parking_enabled=True))
-    assert problems(desired, creating=False, current=dict(webhook_api_version="texml")) == ""
-    assert "can only be set when" in problems(desired, creating=False, current=dict(webhook_api_version="2"))
+    assert problems(desired, current=dict(webhook_api_version="texml")) == ""
+    assert "can only be set when" in problems(desired, current=dict(webhook_api_version="2"))
 
 
 @pytest.mark.parametrize("transport, media, refused", [
@@ -321,10 +323,11 @@ def test_plan_create():
                             dict(field="external_uac_settings.password", before=None, after=SECRET_WILL_SET)]
 
 
-def test_plan_create_validates_as_a_create():
+def test_texml_create_is_refused_on_input_without_call_parking_and_planned_with_it():
     with pytest.raises(ValidationError, match="texml needs outbound.call_parking_enabled"):
-        engine.plan_connection(dict(connection_name="pbx", webhook_api_version="texml"), None)
+        uac.validate(dict(connection_name="pbx", webhook_api_version="texml"))
     desired = dict(connection_name="pbx", webhook_api_version="texml", outbound=dict(call_parking_enabled=True))
+    uac.validate(desired)
     assert engine.plan_connection(desired, None).method == "POST"
 
 
@@ -377,9 +380,9 @@ def run_execute(client, desired, current, state="present"):
 
 
 def test_execute_create(client, api, transport):
-    outcome = run_execute(client, dict(connection_name="pbx"), None)
+    plan = run_execute(client, dict(connection_name="pbx"), None)
     assert transport.methods == [("POST", "/uac_connections")]
-    assert outcome.connection == api.store[outcome.connection["id"]]
+    assert plan.connection == api.store[plan.connection["id"]]
 
 
 def test_execute_create_recovers_a_post_that_took_effect(make_client, api, transport):
@@ -389,23 +392,23 @@ def test_execute_create_recovers_a_post_that_took_effect(make_client, api, trans
         return dict(status=504, text="gateway timeout")
 
     transport.handler = lost_answer
-    outcome = run_execute(make_client(retries=3), dict(connection_name="pbx"), None)
+    plan = run_execute(make_client(retries=3), dict(connection_name="pbx"), None)
     assert transport.methods == [("POST", "/uac_connections"), ("GET", "/uac_connections")]
-    assert len(api.store) == 1 and outcome.connection == list(api.store.values())[0]
+    assert len(api.store) == 1 and plan.connection == list(api.store.values())[0]
 
 
 def test_execute_update(client, api, transport):
     current = api.add(connection_name="pbx", active=True)
-    outcome = run_execute(client, dict(connection_name="pbx", active=False), current)
+    plan = run_execute(client, dict(connection_name="pbx", active=False), current)
     assert [(c.method, c.path, c.body) for c in transport.calls] == [
         ("PATCH", "/uac_connections/" + current["id"], dict(active=False))]
-    assert outcome.connection["active"] is False
+    assert plan.connection["active"] is False
 
 
 def test_execute_delete(client, api, transport):
     current = api.add(connection_name="pbx")
-    outcome = run_execute(client, dict(connection_name="pbx"), current, "absent")
-    assert api.store == {} and outcome.connection == current
+    plan = run_execute(client, dict(connection_name="pbx"), current, "absent")
+    assert api.store == {} and plan.connection == current
     assert transport.methods == [("DELETE", "/uac_connections/" + current["id"])]
 
 
@@ -413,8 +416,8 @@ def test_execute_delete(client, api, transport):
                                     dict(status=204, text="")])
 def test_execute_delete_of_a_gone_connection_is_done(client, transport, answer):
     transport.push(**answer)
-    outcome = run_execute(client, dict(connection_name="pbx"), CURRENT, "absent")
-    assert outcome.connection == CURRENT and outcome.action == "deleted"
+    plan = run_execute(client, dict(connection_name="pbx"), CURRENT, "absent")
+    assert plan.connection == CURRENT and plan.action == "deleted"
 
 
 def test_execute_delete_other_errors_raise(client, transport):
@@ -424,8 +427,8 @@ def test_execute_delete_other_errors_raise(client, transport):
 
 
 def test_execute_nothing_sends_nothing(client, transport):
-    outcome = run_execute(client, dict(connection_name="pbx", tags=["a"]), CURRENT)
-    assert outcome.action == "unchanged" and transport.calls == []
+    plan = run_execute(client, dict(connection_name="pbx", tags=["a"]), CURRENT)
+    assert plan.action == "unchanged" and transport.calls == []
 
 
 # -- rename ------------------------------------------------------------------------
@@ -529,8 +532,22 @@ def test_connection_result_unchanged_has_no_diff_and_empty_connection_is_a_dict(
     (dict(encrypted_media="SRTP"), dict(external_uac_settings=dict(transport="UDP")), False),
 ])
 def test_srtp_with_tls_is_checked_against_the_stored_connection(desired, current, refused):
+    uac.validate(desired)  # each value alone is fine
     if refused:
         with pytest.raises(uac.ValidationError, match="encrypted_media SRTP cannot be set"):
-            uac.validate(desired, creating=False, current=current)
+            uac.validate_update(desired, current)
+        with pytest.raises(uac.ValidationError, match="encrypted_media SRTP cannot be set"):
+            engine.plan_connection(dict(desired, connection_name="pbx"), dict(CURRENT, **current))
     else:
-        uac.validate(desired, creating=False, current=current)
+        uac.validate_update(desired, current)
+
+
+def test_validate_update_leaves_the_rules_of_the_desired_values_alone_to_validate():
+    """Each rule runs once: what the desired values break on their own is validate's, on input."""
+    desired = dict(encrypted_media="SRTP", external_uac_settings=dict(transport="TLS"),
+                   webhook_api_version="texml")
+    with pytest.raises(ValidationError) as caught:
+        uac.validate(desired)
+    assert caught.value.problems == [uac.SRTP_WITH_TLS,
+                                     "webhook_api_version texml needs outbound.call_parking_enabled: true"]
+    uac.validate_update(desired, dict(webhook_api_version="texml"))
