@@ -150,6 +150,7 @@ def connection_result(plan, want_diff, reveal=False):
         changed=plan.changed,
         action=plan.action,
         uac_connection=uac.masked(plan.connection or {}, reveal=reveal),
+        changes=uac.masked_changes(plan.changes),
     )
     if want_diff and plan.changed:
         result["diff"] = uac.masked(dict(before=plan.before, after=plan.after))
@@ -268,7 +269,8 @@ def plan_line(plan, reveal=False):
     """One line of ``results``."""
     if plan.error is not None:
         return dict(connection_name=plan.name, action="failed", error=plan.error,
-                    id=(plan.current or {}).get("id"), fqdn=(plan.current or {}).get("fqdn"))
+                    id=(plan.current or {}).get("id"), fqdn=(plan.current or {}).get("fqdn"),
+                    changes=uac.masked_changes(plan.changes))
     conn = uac.masked(plan.connection or {}, reveal=reveal)
     external = conn.get("external_uac_settings") or {}
     internal = conn.get("internal_uac_settings") or {}
@@ -283,6 +285,7 @@ def plan_line(plan, reveal=False):
         username=external.get("username"),
         auth_username=external.get("auth_username"),
         registration_status=conn.get("registration_status"),
+        changes=uac.masked_changes(plan.changes),
     )
     if plan.registration_error is not None:
         line["registration_error"] = plan.registration_error
