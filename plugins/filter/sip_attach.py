@@ -980,9 +980,10 @@ def _what_drifted(rows, check_mode):
                      "No existing connection differed from the inventory.")
         return lines
     lines.extend([
-        "Each connection whose settings differ from the inventory, field by field: before is what Telnyx has, after",
-        "what the inventory wants (%s). A password is never shown: \"%s\" means it is sent." % (
-            "check mode: a real run would change these" if check_mode else "this run changed these", SECRET_SHOWN),
+        "Each connection whose settings differ from the inventory, one row per field: before is the value Telnyx had,",
+        "after the inventory's. %s A password is never shown: \"%s\" means it %s sent." % (
+            "Check mode: nothing was changed, a real run would set these." if check_mode else "This run set them.",
+            SECRET_SHOWN, "would be" if check_mode else "was"),
         ""])
     lines.extend(_md_table(
         ("connection name", "PBX host", "trunk", "field", "before", "after"),
