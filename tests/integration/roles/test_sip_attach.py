@@ -312,8 +312,7 @@ def behind_the_roles_back(emulator, connection, **changes):
     assert answer.status_code == 200, answer.text
 
 
-def test_check_names_exactly_the_connections_and_fields_changed_behind_the_roles_back(tmp_path, run_playbook,
-                                                                                     emulator):
+def test_check_names_exactly_the_connections_and_fields_changed_behind_its_back(tmp_path, run_playbook, emulator):
     fleet = Fleet(tmp_path, run_playbook, emulator, hosts=DRIFT_HOSTS, trunks=drift_trunks)
     assert fleet.trunk_count == 1000
     fleet.rollout()
