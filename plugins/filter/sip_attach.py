@@ -851,9 +851,14 @@ def _shown(value):
     return text if text else '""'
 
 
+def _secret_change(change):
+    """A password's change, as the modules give it: no before, after only ``(will be set)``."""
+    return change.get("before") is None and change.get("after") == SECRET_SHOWN
+
+
 def change_text(change):
     """One field's change: ``external_uac_settings.transport: UDP -> TCP`` (a password: ``password: (will be set)``)."""
-    if change.get("before") is None and change.get("after") == SECRET_SHOWN:
+    if _secret_change(change):
         return "%s: %s" % (change.get("field"), SECRET_SHOWN)
     return "%s: %s -> %s" % (change.get("field"), _shown(change.get("before")), _shown(change.get("after")))
 
@@ -988,7 +993,7 @@ def _what_drifted(rows, check_mode):
     lines.extend(_md_table(
         ("connection name", "PBX host", "trunk", "field", "before", "after"),
         [(row.get("connection_name"), row.get("pbx_host") or "(purged)", row.get("trunk"), change.get("field"),
-          "" if change.get("after") == SECRET_SHOWN and change.get("before") is None else _shown(change.get("before")),
+          "" if _secret_change(change) else _shown(change.get("before")),
           _shown(change.get("after")))
          for row, change in changed]))
     return lines
