@@ -38,6 +38,7 @@ from ansible.utils.display import Display
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._engine import ACTIONS
 from ansible_collections.telnyx.sip.plugins.module_utils._module import check_item, item_validator
+from ansible_collections.telnyx.sip.plugins.module_utils._resource import SECRET_SHOWN
 
 try:  # ansible-core >= 2.19: only strings trusted as templates are templated
     from ansible.template import is_trusted_as_template as _trusted
@@ -836,6 +837,63 @@ RESULT_KEYS = ("action", "id", "fqdn", "user_name", "destination_uri", "registra
                "auth_username", "error")
 
 
+def _shown(value):
+    """A value of a change in words: ``UDP``, ``null``, ``true``, ``[a, b]``, ``{k: v}``, ``""``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "{%s}" % ", ".join("%s: %s" % (key, _shown(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[%s]" % ", ".join(_shown(item) for item in value)
+    text = str(value)
+    return text if text else '""'
+
+
+def _secret_change(change):
+    """A password's change, as the modules give it: no before, after only ``(will be set)``."""
+    return change.get("before") is None and change.get("after") == SECRET_SHOWN
+
+
+def change_text(change):
+    """One field's change: ``external_uac_settings.transport: UDP -> TCP`` (a password: ``password: (will be set)``)."""
+    if _secret_change(change):
+        return "%s: %s" % (change.get("field"), SECRET_SHOWN)
+    return "%s: %s -> %s" % (change.get("field"), _shown(change.get("before")), _shown(change.get("after")))
+
+
+def changes_text(changes):
+    return "; ".join(change_text(change) for change in changes or [] if isinstance(change, Mapping))
+
+
+def drift(line):
+    """The changed fields of an updated connection's result line (an update is the only action that has drift)."""
+    if not isinstance(line, Mapping) or line.get("action") != "updated":
+        return []
+    return [change for change in line.get("changes") or [] if isinstance(change, Mapping)]
+
+
+def change_line(line):
+    """``pbx-1006: updated (external_uac_settings.transport: UDP -> TCP; tags: [a] -> [a, b])``."""
+    text = "%s: %s" % (line.get("connection_name"), line.get("action"))
+    detail = line.get("error") if line.get("action") == "failed" else changes_text(drift(line))
+    return "%s (%s)" % (text, detail) if detail else text
+
+
+def sip_attach_summary(result, limit=20):
+    """What the play shows after the rollout: the counts, one line per connection that is not unchanged (at most
+    ``limit``, each update naming its changed fields), and how many lines were left out."""
+    dummy, lines = _result_lines(result)
+    changed = [line for line in lines if isinstance(line, Mapping) and line.get("action") != "unchanged"]
+    limit = max(int(limit or 0), 0)
+    return dict(
+        counts=result.get("counts") if isinstance(result, Mapping) else None,
+        changes=[change_line(line) for line in changed[:limit]],
+        not_shown=max(len(changed) - limit, 0),
+    )
+
+
 def join_result(rows, result, pbx=None):
     """The rows with what the run did to each (``not sent`` where it has no line), plus one row per purged connection.
 
@@ -862,12 +920,14 @@ def join_result(rows, result, pbx=None):
                 if line.get(key) is not None:
                     row[key] = line[key]
             row["sip_domain"] = sip_domain(row.get("proxy"))
+            row["changes"] = drift(line)
         joined.append(row)
     for line in lines:
         if isinstance(line, Mapping) and line.get("connection_name") not in names:
             row = dict((column, None) for column in REPORT_COLUMNS)
             row.update((key, line.get(key)) for key in RESULT_KEYS)
-            row.update(state="absent", connection_name=line.get("connection_name"), sip_domain=sip_domain(line.get("proxy")))
+            row.update(state="absent", connection_name=line.get("connection_name"), sip_domain=sip_domain(line.get("proxy")),
+                       changes=drift(line))
             joined.append(row)
     return joined
 
@@ -880,8 +940,12 @@ def sip_attach_worksheet(hostvars, hosts, result=None, trunks_var=TRUNKS_VAR, de
 
 REPORT_COLUMNS = ("pbx_host", "trunk", "connection_name", "state", "action", "id", "fqdn", "user_name",
                   "destination_uri", "registration_status", "sip_domain", "proxy", "transport", "username",
-                  "auth_username", "password_source", "error", "pbx", "pbx_registration", "test_call")
+                  "auth_username", "password_source", "error", "pbx", "pbx_registration", "test_call", "changes")
 REPORT_ACTIONS = ACTIONS + ("not sent",)
+IN_PROGRESS = "in progress"
+# the files of a real run (the PBX team's worksheet), and of a check-mode run (the drift report): each its own names
+REPORT_NAME = "sip-attach-report"
+DRIFT_REPORT_NAME = "sip-attach-drift-report"
 
 
 def _csv_cell(value):
@@ -902,18 +966,63 @@ def _md_table(headers, rows):
     return lines
 
 
+def _report_value(row, column):
+    return changes_text(row.get("changes")) if column == "changes" else row.get(column)
+
+
 def report_csv(rows):
     lines = [",".join(REPORT_COLUMNS)]
-    lines.extend(",".join(_csv_cell(row.get(column)) for column in REPORT_COLUMNS) for row in rows)
+    lines.extend(",".join(_csv_cell(_report_value(row, column)) for column in REPORT_COLUMNS) for row in rows)
     return "\n".join(lines) + "\n"
 
 
-def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit=None, run_error=None):
+def _what_drifted(rows, check_mode):
+    """The "What drifted" section: each updated connection, one table row per changed field."""
+    changed = [(row, change) for row in rows for change in row.get("changes") or []]
+    lines = ["", "## What drifted", ""]
+    if not changed:
+        lines.append("No existing connection differs from the inventory." if check_mode else
+                     "No existing connection differed from the inventory.")
+        return lines
+    lines.extend([
+        "Each connection whose settings differ from the inventory, one row per field: before is the value Telnyx had,",
+        "after the inventory's. %s A password is never shown: \"%s\" means it %s sent." % (
+            "Check mode: nothing was changed, a real run would set these." if check_mode else "This run set them.",
+            SECRET_SHOWN, "would be" if check_mode else "was"),
+        ""])
+    lines.extend(_md_table(
+        ("connection name", "PBX host", "trunk", "field", "before", "after"),
+        [(row.get("connection_name"), row.get("pbx_host") or "(purged)", row.get("trunk"), change.get("field"),
+          "" if _secret_change(change) else _shown(change.get("before")),
+          _shown(change.get("after")))
+         for row, change in changed]))
+    return lines
+
+
+def _run_lines(started, finished, in_progress):
+    if in_progress:
+        return ["**In progress**: this run started at %s and has not finished. If this is still here after the run,"
+                % (started or "an unknown time"),
+                "the run was interrupted (stopped, killed, or its controller lost): connections may have changed since",
+                "the last complete report, which this file replaces. Run the role again (or with `--check`) to see",
+                "where every connection stands.", ""]
+    if started:
+        return ["- Run started %s, finished %s" % (started, finished or "(unknown)")]
+    return []
+
+
+def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit=None, run_error=None, started=None,
+                    finished=None, in_progress=False):
     title = ("SIP Attach drift report (check mode: nothing was changed; each action is what a real run would do)"
              if check_mode else "SIP Attach rollout report")
     trunk_rows = [row for row in rows if row.get("pbx_host")]
     lines = ["# %s" % title, ""]
+    lines.extend(_run_lines(started, finished, in_progress))
+    if in_progress:
+        return "\n".join(lines)
     if run_error:
+        if started:
+            lines.append("")
         lines.extend(["**The run failed**: %s" % _md_cell(run_error), ""])
     limited = " (play limited to `%s`)" % limit if limit else ""
     lines.append("- Managed tag: `%s`; purge: %s%s" % (managed_tag, "on" if purge else "off", limited))
@@ -923,6 +1032,7 @@ def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit
     unknown = sum(1 for row in rows if not row.get("action"))
     if unknown:
         lines.append("- no result: %d" % unknown)
+    lines.extend(_what_drifted(rows, check_mode))
     lines.extend(["", "## Connections", ""])
     managed = any(row.get("pbx") for row in rows)
     pbx_headers = ("PBX", "registered as the PBX sees it", "test call") if managed else ()
@@ -950,20 +1060,28 @@ def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit
 
 
 def sip_attach_report(rows, check_mode=False, managed_tag=None, purge=False, limit=None, result=None, run_error=None,
-                      pbx=None):
+                      pbx=None, started=None, finished=None, in_progress=False):
     """The report files: a list of {name, content} (Markdown and CSV) from report rows.
 
     With ``result`` (the registered result of the connections task, or ``{}``
     when it did not run), the rows are joined with it first: a trunk without
-    a line is ``not sent``.
+    a line is ``not sent``. A real run's files are ``sip-attach-report.*``,
+    a check-mode run's ``sip-attach-drift-report.*``. ``in_progress``: the
+    files a run writes before it sends anything, so that an interrupted run
+    leaves no older report looking current (every row's action is
+    ``in progress``).
     """
     if not isinstance(rows, list):
         raise AnsibleFilterError("sip_attach_report takes the list of rows of sip_attach_worksheet")
-    rows = join_result(rows, result, pbx) if result is not None else [dict(row) for row in rows]
+    if in_progress:
+        rows = [dict(row, action=IN_PROGRESS, changes=None) for row in rows]
+    else:
+        rows = join_result(rows, result, pbx) if result is not None else [dict(row) for row in rows]
+    name = DRIFT_REPORT_NAME if check_mode else REPORT_NAME
     return [
-        dict(name="sip-attach-report.md", content=report_markdown(rows, check_mode, managed_tag, purge, limit,
-                                                                  run_error)),
-        dict(name="sip-attach-report.csv", content=report_csv(rows)),
+        dict(name=name + ".md", content=report_markdown(rows, check_mode, managed_tag, purge, limit, run_error,
+                                                        started, finished, in_progress)),
+        dict(name=name + ".csv", content=report_csv(rows)),
     ]
 
 
@@ -991,4 +1109,5 @@ class FilterModule(object):
             "sip_attach_worksheet": sip_attach_worksheet,
             "sip_attach_host_results": sip_attach_host_results,
             "sip_attach_report": sip_attach_report,
+            "sip_attach_summary": sip_attach_summary,
         }

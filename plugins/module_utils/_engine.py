@@ -177,6 +177,7 @@ def connection_result(plan, want_diff, reveal=False):
         changed=plan.changed,
         action=plan.action,
         uac_connection=reported_connection(plan, reveal),
+        changes=uac.masked_changes(plan.changes),
     )
     if want_diff and plan.changed:
         result["diff"] = shown_diff(plan)
@@ -291,7 +292,8 @@ def plan_line(plan, reveal=False):
     """One line of ``results``."""
     if plan.error is not None:
         return dict(connection_name=plan.name, action="failed", error=plan.error,
-                    id=(plan.current or {}).get("id"), fqdn=(plan.current or {}).get("fqdn"))
+                    id=(plan.current or {}).get("id"), fqdn=(plan.current or {}).get("fqdn"),
+                    changes=uac.masked_changes(plan.changes))
     conn = reported_connection(plan, reveal)
     external = conn.get("external_uac_settings") or {}
     internal = conn.get("internal_uac_settings") or {}
@@ -306,6 +308,7 @@ def plan_line(plan, reveal=False):
         username=external.get("username"),
         auth_username=external.get("auth_username"),
         registration_status=conn.get("registration_status"),
+        changes=uac.masked_changes(plan.changes),
     )
     if plan.registration is not None and plan.registration.error is not None:
         line["registration_error"] = plan.registration.error

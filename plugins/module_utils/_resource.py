@@ -31,6 +31,8 @@ SECRET_WILL_SET = "(write-only: will be set)"
 SECRET_HIDDEN = "(hidden)"
 SECRET_WILL_CHANGE = "(hidden: will change)"
 PLACEHOLDERS = frozenset([SECRET_UNREADABLE, SECRET_WILL_SET, SECRET_HIDDEN, SECRET_WILL_CHANGE])
+# How a secret's change leaves the collection (results, play output, reports): whatever placeholder the plan holds
+SECRET_SHOWN = "(will be set)"
 
 
 class ValidationError(Exception):
@@ -351,6 +353,25 @@ def mask_secrets(obj, names, reveal=False):
     if isinstance(obj, list):
         return [mask_secrets(item, names) for item in obj]
     return obj
+
+
+def mask_changes(changes, paths, names):
+    """Field-level changes as they may leave the collection.
+
+    A change of a secret field (``paths``, see ``secret_paths``) keeps only
+    ``after`` as ``SECRET_SHOWN`` (its ``before`` is never shown: None),
+    whatever the plan held; any other value is masked like a result (secret
+    keys ``names`` at any depth).
+    """
+    secret = frozenset(".".join(path) for path in paths)
+    masked = []
+    for change in changes:
+        if change["field"] in secret:
+            masked.append(dict(field=change["field"], before=None, after=SECRET_SHOWN))
+        else:
+            masked.append(dict(field=change["field"], before=mask_secrets(change["before"], names),
+                               after=mask_secrets(change["after"], names)))
+    return masked
 
 
 def apply_change(current, payload):

@@ -25,6 +25,7 @@ from ansible_collections.telnyx.sip.plugins.module_utils._resource import (
     Field,
     ValidationError,
     managed,
+    mask_changes,
     mask_secrets,
     secret_names,
     secret_paths,
@@ -268,3 +269,8 @@ def masked(obj, reveal=False):
     The one boundary on the way out: every module result goes through it.
     """
     return mask_secrets(obj, SECRET_NAMES, reveal=reveal)
+
+
+def masked_changes(changes):
+    """A plan's field-level changes as they may leave the collection: a secret only as ``(will be set)``."""
+    return mask_changes(changes, SECRET_PATHS, SECRET_NAMES)

@@ -170,6 +170,24 @@ results:
     registration_status:
       description: The connection's registration status as the API reports it.
       type: str
+    changes:
+      description:
+        - The fields that differ, one C({field, before, after}) each, as in RV(telnyx.sip.uac_connection#module:changes) - C(field)
+          a dotted path (C(external_uac_settings.transport)), lists (C(tags)) shown whole, a password only as C(after)
+          "(will be set)" with C(before) null (never its value, not even with O(reveal_secrets=true)).
+        - For V(updated), the changed fields (in check mode, the fields a real run would change; an adopted connection
+          shows C(tags) gaining O(purge_tag)). For V(created), every field sent, C(before) null. Empty for V(deleted) and
+          V(unchanged). For V(failed), the changes the write tried to make, empty when the item could not be planned.
+      type: list
+      elements: dict
+      version_added: 0.1.0
+      sample:
+        - field: external_uac_settings.transport
+          before: UDP
+          after: TCP
+        - field: tags
+          before: [hq, sip-attach]
+          after: [hq, night, sip-attach]
     error:
       description: Why the item failed.
       type: str
@@ -197,6 +215,13 @@ results:
       username: "1006"
       auth_username: null
       registration_status: null
+      changes:
+        - field: connection_name
+          before: null
+          after: pbx-hq-1006
+        - field: external_uac_settings.password
+          before: null
+          after: "(will be set)"
 by_name:
   description: The lines of RV(results), keyed by connection name.
   returned: always

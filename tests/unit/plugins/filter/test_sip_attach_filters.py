@@ -316,3 +316,86 @@ def test_report_after_a_refused_run_lists_every_trunk_as_not_sent_with_its_error
     assert "- PBX hosts: 1; trunks: 2" in markdown and "- not sent: 2" in markdown
     assert "**The run failed**: Nothing was sent: 1 problem in the input" in markdown
     assert "pw-reception" not in markdown + text
+
+
+DRIFT_RESULT = {"counts": {"created": 1, "updated": 2, "deleted": 1, "unchanged": 1, "failed": 1}, "results": [
+    {"connection_name": "a-main", "action": "updated", "id": "1", "changes": [
+        {"field": "external_uac_settings.transport", "before": "UDP", "after": "TCP"},
+        {"field": "tags", "before": ["a"], "after": ["a", "b"]}]},
+    {"connection_name": "b-main", "action": "updated", "id": "2", "changes": [
+        {"field": "external_uac_settings.password", "before": None, "after": "(will be set)"},
+        {"field": "active", "before": False, "after": True},
+        {"field": "external_uac_settings.auth_username", "before": None, "after": "auth2"},
+        {"field": "webhook_event_failover_url", "before": "https://x.example.com/a,b", "after": None}]},
+    {"connection_name": "c-main", "action": "created", "id": "3", "changes": [
+        {"field": "connection_name", "before": None, "after": "c-main"}]},
+    {"connection_name": "same", "action": "unchanged", "id": "4", "changes": []},
+    {"connection_name": "gone", "action": "deleted", "id": "5", "changes": []},
+    {"connection_name": "bad", "action": "failed", "error": "Telnyx API 422: nope", "changes": [
+        {"field": "active", "before": True, "after": False}]},
+]}
+
+
+def test_summary_names_each_changed_field_of_each_update_and_is_cut_at_the_limit():
+    summary = f.sip_attach_summary(DRIFT_RESULT, 20)
+    assert summary == {"counts": DRIFT_RESULT["counts"], "not_shown": 0, "changes": [
+        "a-main: updated (external_uac_settings.transport: UDP -> TCP; tags: [a] -> [a, b])",
+        "b-main: updated (external_uac_settings.password: (will be set); active: false -> true; "
+        "external_uac_settings.auth_username: null -> auth2; webhook_event_failover_url: https://x.example.com/a,b -> null)",
+        "c-main: created",
+        "gone: deleted",
+        "bad: failed (Telnyx API 422: nope)"]}
+    cut = f.sip_attach_summary(DRIFT_RESULT, 2)
+    assert [line.split(":")[0] for line in cut["changes"]] == ["a-main", "b-main"] and cut["not_shown"] == 3
+    assert f.sip_attach_summary(DRIFT_RESULT, 0) == {"counts": DRIFT_RESULT["counts"], "changes": [], "not_shown": 5}
+    assert f.sip_attach_summary({}, 20) == {"counts": None, "changes": [], "not_shown": 0}
+
+
+def test_change_values_in_words():
+    assert [f._shown(value) for value in (None, True, "", 5, "UDP", ["a", 1], {"engine": "denoiser", "on": False})] == [
+        "null", "true", '""', "5", "UDP", "[a, 1]", "{engine: denoiser, on: false}"]
+
+
+def drift_rows():
+    hostvars = {"a": {"sip_attach_trunks": [good_trunk()]}, "b": {"sip_attach_trunks": [good_trunk()]},
+                "c": {"sip_attach_trunks": [good_trunk()]}}
+    return play_input(hostvars)["rows"]
+
+
+def test_report_of_a_check_has_its_own_names_a_changes_column_and_what_drifted():
+    files = f.sip_attach_report(drift_rows(), check_mode=True, managed_tag="sip-attach", result=DRIFT_RESULT,
+                                started="2025-01-31T09:00:00Z", finished="2025-01-31T09:00:05Z")
+    assert [item["name"] for item in files] == ["sip-attach-drift-report.md", "sip-attach-drift-report.csv"]
+    markdown, text = files[0]["content"], files[1]["content"]
+    rows = dict((row["connection_name"], row) for row in csv.DictReader(io.StringIO(text)))
+    assert list(rows["a-main"])[-1] == "changes"
+    assert rows["a-main"]["changes"] == "external_uac_settings.transport: UDP -> TCP; tags: [a] -> [a, b]"
+    assert rows["b-main"]["changes"].startswith("external_uac_settings.password: (will be set); active: false -> true")
+    assert (rows["c-main"]["changes"], rows["gone"]["changes"], rows["gone"]["action"]) == ("", "", "deleted")
+    assert "- Run started 2025-01-31T09:00:00Z, finished 2025-01-31T09:00:05Z" in markdown
+    section = markdown.split("## What drifted", 1)[1].split("## Connections", 1)[0]
+    assert "| a-main | a | main | external_uac_settings.transport | UDP | TCP |" in section
+    assert "| a-main | a | main | tags | [a] | [a, b] |" in section
+    assert "| b-main | b | main | external_uac_settings.password |  | (will be set) |" in section
+    assert "c-main" not in section and "gone" not in section and "bad" not in section
+    assert section.count("\n| ") == 2 + 6  # the header, its rule and one row per changed field
+
+
+def test_report_of_a_real_run_keeps_the_worksheet_names_and_says_when_nothing_drifted():
+    result = dict(DRIFT_RESULT, results=[line for line in DRIFT_RESULT["results"] if line["action"] != "updated"])
+    files = f.sip_attach_report(drift_rows(), managed_tag="sip-attach", result=result)
+    assert [item["name"] for item in files] == ["sip-attach-report.md", "sip-attach-report.csv"]
+    assert "## What drifted\n\nNo existing connection differed from the inventory.\n" in files[0]["content"]
+
+
+def test_report_in_progress_says_so_with_the_start_and_lists_no_result():
+    files = f.sip_attach_report(drift_rows(), managed_tag="sip-attach", result=DRIFT_RESULT, in_progress=True,
+                                started="2025-01-31T09:00:00Z")
+    assert [item["name"] for item in files] == ["sip-attach-report.md", "sip-attach-report.csv"]
+    markdown = files[0]["content"]
+    assert markdown.startswith("# SIP Attach rollout report\n\n**In progress**: this run started at "
+                               "2025-01-31T09:00:00Z and has not finished.")
+    assert "## Connections" not in markdown and "What drifted" not in markdown
+    rows = list(csv.DictReader(io.StringIO(files[1]["content"])))
+    assert [(row["connection_name"], row["action"], row["id"], row["changes"]) for row in rows] == [
+        ("a-main", "in progress", "", ""), ("b-main", "in progress", "", ""), ("c-main", "in progress", "", "")]

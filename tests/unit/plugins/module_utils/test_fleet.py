@@ -459,7 +459,7 @@ def test_plan_line_of_a_change():
     assert engine.plan_line(created_task()) == dict(
         connection_name="new", action="created", id="42", fqdn="fq42.uac.telnyx.com", user_name="telnyx0042",
         destination_uri="1006@assistant-abc123.sip.telnyx.com", proxy="sip:pbx.example.com:5060",
-        username="1006", auth_username="auth6", registration_status=None)
+        username="1006", auth_username="auth6", registration_status=None, changes=[])
 
 
 def test_plan_line_reveals_passwords_only_when_asked():
@@ -472,9 +472,9 @@ def test_plan_line_reveals_passwords_only_when_asked():
 def test_plan_line_of_a_failure():
     current = dict(id="7", fqdn="fq7.uac.telnyx.com", connection_name="old", password=TOP_PASSWORD)
     assert engine.plan_line(engine.Plan("old", current=current, error="it broke"), reveal=True) == dict(
-        connection_name="old", action="failed", error="it broke", id="7", fqdn="fq7.uac.telnyx.com")
+        connection_name="old", action="failed", error="it broke", id="7", fqdn="fq7.uac.telnyx.com", changes=[])
     assert engine.plan_line(engine.Plan("new", error="it broke")) == dict(
-        connection_name="new", action="failed", error="it broke", id=None, fqdn=None)
+        connection_name="new", action="failed", error="it broke", id=None, fqdn=None, changes=[])
 
 
 def test_plan_line_of_a_failed_write_is_a_failure():
@@ -483,9 +483,31 @@ def test_plan_line_of_a_failed_write_is_a_failure():
     assert engine.plan_line(task)["action"] == "failed"
 
 
+def test_plan_line_of_an_update_names_each_changed_field(api):
+    current = existing(api, "moved", tags=["hq", TAG], password=TOP_PASSWORD)
+    current["external_uac_settings"]["transport"] = "UDP"
+    current["tags"] = [TAG]
+    (task,) = plan([trunk("moved", tags=["hq"], password="rotated-Pw-9", update_password="always")], [current])
+    line = engine.plan_line(task, reveal=True)
+    assert line["action"] == "updated"
+    assert line["changes"] == [dict(field="password", before=None, after="(will be set)"),
+                               dict(field="tags", before=[TAG], after=["hq", TAG]),
+                               dict(field="external_uac_settings.transport", before="UDP", after="TCP")]
+
+
+def test_plan_line_of_a_failed_update_keeps_what_it_tried_to_change(api):
+    current = existing(api, "moved")
+    current["external_uac_settings"]["transport"] = "UDP"
+    (task,) = plan([trunk("moved")], [current], purge_tag=None)
+    task.error = "Telnyx API 409 on PATCH: busy"
+    assert engine.plan_line(task)["changes"] == [
+        dict(field="external_uac_settings.transport", before="UDP", after="TCP")]
+
+
 def test_plan_line_of_an_absent_connection_that_never_existed():
     line = engine.plan_line(engine.Plan("never"))
     assert line["action"] == "unchanged" and line["id"] is None and "registration_error" not in line
+    assert line["changes"] == []
 
 
 def test_plan_line_carries_the_registration_error():

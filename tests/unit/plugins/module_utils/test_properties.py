@@ -15,7 +15,7 @@ from ansible_collections.telnyx.sip.plugins.module_utils._resource import (
     plan_update,
 )
 from ansible_collections.telnyx.sip.plugins.module_utils._engine import plan_fleet
-from ansible_collections.telnyx.sip.plugins.module_utils._uac import FIELDS, SECRET_NAMES
+from ansible_collections.telnyx.sip.plugins.module_utils._uac import FIELDS, SECRET_NAMES, masked_changes
 
 # No example database: it would write a .hypothesis folder into the work tree.
 SETTINGS = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -113,6 +113,20 @@ def test_plan_only_sends_declared_keys_that_differ(desired, current, update_pass
 def test_the_diff_never_holds_a_secret(desired, current, update_password):
     change = plan_update(FIELDS, desired, current, update_password)
     assert "S3CR3T" not in json.dumps([change.before, change.after])
+
+
+@SETTINGS
+@given(desired=DESIRED, current=CURRENT, update_password=st.sampled_from(["on_create", "always"]))
+def test_the_changes_that_leave_name_each_field_sent_and_never_hold_a_secret(desired, current, update_password):
+    change = plan_update(FIELDS, desired, current, update_password)
+    shown = masked_changes(change.changes)
+    assert "S3CR3T" not in json.dumps(shown)
+    assert set(entry["field"].split(".")[0] for entry in shown) == set(change.payload)
+    for entry in shown:
+        if entry["field"].rsplit(".", 1)[-1] in SECRET_NAMES:
+            assert (entry["before"], entry["after"]) == (None, "(will be set)")
+        else:
+            assert entry["before"] != entry["after"]
 
 
 def json_tree(secret_keys=("password",)):

@@ -521,7 +521,40 @@ def test_connection_result_masks_unless_revealed():
 
 def test_connection_result_unchanged_has_no_diff_and_empty_connection_is_a_dict():
     assert engine.connection_result(engine.Plan("pbx"), want_diff=True) == dict(
-        changed=False, action="unchanged", uac_connection={})
+        changed=False, action="unchanged", uac_connection={}, changes=[])
+
+
+def test_connection_result_names_each_changed_field_and_a_password_only_as_will_be_set(no_secret):
+    desired = dict(connection_name="pbx", external_uac_settings=dict(transport="TCP"), password="new-Secret-2",
+                   tags=["a", "b"])
+    plan = engine.plan_connection(desired, CURRENT)
+    result = engine.connection_result(plan, want_diff=False, reveal=True)
+    assert result["changes"] == [dict(field="password", before=None, after="(will be set)"),
+                                 dict(field="tags", before=["a"], after=["a", "b"]),
+                                 dict(field="external_uac_settings.transport", before="UDP", after="TCP")]
+    no_secret(result["changes"], "new-Secret-2", "gen-Secret-1", "(hidden")
+    # the plan itself keeps its placeholders (the diff shows them)
+    assert plan.changes[0] == dict(field="password", before="(hidden)", after="(hidden: will change)")
+
+
+def test_a_created_connection_shows_every_field_sent_and_its_passwords_as_will_be_set():
+    desired = dict(connection_name="pbx", password="s3cret-value",
+                   external_uac_settings=dict(proxy="pbx.example.com", password="pbx-pass"))
+    result = engine.connection_result(engine.plan_connection(desired, None), want_diff=False)
+    assert result["changes"] == [dict(field="connection_name", before=None, after="pbx"),
+                                 dict(field="password", before=None, after="(will be set)"),
+                                 dict(field="external_uac_settings.proxy", before=None, after="pbx.example.com"),
+                                 dict(field="external_uac_settings.password", before=None, after="(will be set)")]
+
+
+def test_masked_changes_mask_a_secret_whatever_the_plan_held():
+    changes = [dict(field="external_uac_settings.password", before="old-clear-pw", after="new-clear-pw"),
+               dict(field="password", before=SECRET_WILL_SET, after=SECRET_WILL_SET),
+               dict(field="inbound", before=None, after=dict(password="nested-pw", channel_limit=2))]
+    assert uac.masked_changes(changes) == [
+        dict(field="external_uac_settings.password", before=None, after="(will be set)"),
+        dict(field="password", before=None, after="(will be set)"),
+        dict(field="inbound", before=None, after=dict(password=MASK, channel_limit=2))]
 
 
 @pytest.mark.parametrize("desired, current, refused", [

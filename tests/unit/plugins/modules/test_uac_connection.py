@@ -152,7 +152,7 @@ def test_delete_and_idempotent_delete(run, created, api, transport, api_key):
     assert result["diff"]["after"] == {} and result["diff"]["before"]["id"] == created["id"]
     assert_no_secret(result, *secrets(api_key))
     result, failed = run(args)
-    assert not failed and result == dict(changed=False, action="unchanged", uac_connection={})
+    assert not failed and result == dict(changed=False, action="unchanged", uac_connection={}, changes=[])
     assert len(transport.calls) == 3
 
 
