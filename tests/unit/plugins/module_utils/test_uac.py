@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.unit.plugins.fakes import assert_no_secret
+
 from ansible_collections.telnyx.sip.plugins.module_utils import _engine as engine
 from ansible_collections.telnyx.sip.plugins.module_utils import _module as glue
 from ansible_collections.telnyx.sip.plugins.module_utils import _query as query
@@ -524,7 +526,7 @@ def test_connection_result_unchanged_has_no_diff_and_empty_connection_is_a_dict(
         changed=False, action="unchanged", uac_connection={}, changes=[])
 
 
-def test_connection_result_names_each_changed_field_and_a_password_only_as_will_be_set(no_secret):
+def test_connection_result_names_each_changed_field_and_a_password_only_as_will_be_set():
     desired = dict(connection_name="pbx", external_uac_settings=dict(transport="TCP"), password="new-Secret-2",
                    tags=["a", "b"])
     plan = engine.plan_connection(desired, CURRENT)
@@ -532,7 +534,7 @@ def test_connection_result_names_each_changed_field_and_a_password_only_as_will_
     assert result["changes"] == [dict(field="password", before=None, after="(will be set)"),
                                  dict(field="tags", before=["a"], after=["a", "b"]),
                                  dict(field="external_uac_settings.transport", before="UDP", after="TCP")]
-    no_secret(result["changes"], "new-Secret-2", "gen-Secret-1", "(hidden")
+    assert_no_secret(result["changes"], "new-Secret-2", "gen-Secret-1", "(hidden")
     # the plan itself keeps its placeholders (the diff shows them)
     assert plan.changes[0] == dict(field="password", before="(hidden)", after="(hidden: will change)")
 
