@@ -59,7 +59,8 @@ def main(argv=None):
                ANSIBLE_LINT_OFFLINE="1")
     command = [args.importer_python, "-m", "galaxy_importer.main", artifact]
     print("+ " + " ".join(command), flush=True)
-    proc = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    # the importer writes importer_result.json into its working directory: the output folder
+    proc = subprocess.run(command, env=env, cwd=args.out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, check=False)
     log = proc.stdout
     with open(os.path.join(args.out, "importer.log"), "w") as handle:
