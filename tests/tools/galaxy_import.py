@@ -57,7 +57,7 @@ def main(argv=None):
                PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
                ANSIBLE_LINT_SKIP_VERSION_CHECK="1",
                ANSIBLE_LINT_OFFLINE="1")
-    command = [args.importer_python, "-m", "galaxy_importer.main", artifact]
+    command = [os.path.abspath(args.importer_python), "-m", "galaxy_importer.main", artifact]
     print("+ " + " ".join(command), flush=True)
     # the importer writes importer_result.json into its working directory: the output folder
     proc = subprocess.run(command, env=env, cwd=args.out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
