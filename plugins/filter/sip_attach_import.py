@@ -224,9 +224,9 @@ class _Import:
         desired = uac.desired_state(params)
         desired["external_uac_settings"].pop("password", None)
         current = dict(conn, tags=[tag for tag in conn.get("tags") or [] if tag != self.managed_tag])
-        return ["%s would change from %s to %s" % (change["field"], json.dumps(change["before"]),
-                                                     json.dumps(change["after"]))
-                for change in plan_update(uac.FIELDS, desired, current).changes]
+        changes = plan_update(uac.FIELDS, desired, current).changes
+        return ["%s would change from %s to %s" % (change["field"], json.dumps(change["before"]), json.dumps(change["after"]))
+                for change in changes]
 
     def trunks(self, host):
         return [trunk for trunk, conn, variable in self.hosts[host]]

@@ -3,8 +3,9 @@
 Real ansible-playbook runs against the emulator (through Prism when the contract check is on). The account is
 made through the API as a user would with curl: 50 connections over 6 proxies with varied settings, some tagged
 (some with the managed tag already), some inactive, passwords set by hand, plus a pair that shares a name and a
-connection without a proxy. The proxies are example names and an address the emulator never registers to. Then, as users do: ``ansible-playbook telnyx.sip.import -e sip_attach_import_dir=DIR``,
-the vault variables filled (and encrypted), and the role over the imported inventory. The first run adopts: one
+connection without a proxy (the proxies are example names and an address the emulator never registers to).
+Then, as users do: ``ansible-playbook telnyx.sip.import -e sip_attach_import_dir=DIR``, the vault variables
+filled (and encrypted), and the role over the imported inventory. The first run adopts: one
 PATCH per adoptable connection, with the managed tag and the password and nothing else that changes; the second
 run writes nothing.
 """

@@ -409,8 +409,8 @@ def test_report_marks_the_adopted_connections():
         {"connection_name": "pbx-a-main", "action": "updated", "id": "1", "adopted": True},
         {"connection_name": "pbx-a-aux", "action": "unchanged", "id": "2"},
     ]}
-    markdown, text = (item["content"] for item in f.sip_attach_report(data["rows"], managed_tag="sip-attach",
-                                                                         result=result))
+    files = f.sip_attach_report(data["rows"], managed_tag="sip-attach", result=result)
+    markdown, text = files[0]["content"], files[1]["content"]
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [(row["connection_name"], row["action"], row["adopted"]) for row in rows] == [
         ("pbx-a-main", "updated", "True"), ("pbx-a-aux", "unchanged", "")]

@@ -173,8 +173,8 @@ def test_hosts_are_the_proxies_hosts_whatever_their_form():
     assert result["hosts"] == ["10.0.0.5", "2001-db8-1", "pbx1.example.com"]
     assert [trunk["proxy"] for trunk in trunks_of(result, "pbx1.example.com")] == [
         "PBX1.Example.com", "sips:pbx1.example.com:5061;transport=tls"]
-    assert parsed(result, "hosts.yml") == {"pbx": {"hosts": {"10.0.0.5": None, "2001-db8-1": None,
-                                                            "pbx1.example.com": None}}}
+    hosts = {"10.0.0.5": None, "2001-db8-1": None, "pbx1.example.com": None}
+    assert parsed(result, "hosts.yml") == {"pbx": {"hosts": hosts}}
 
 
 def test_connections_that_cannot_be_trunks_are_listed_with_why_never_dropped():
