@@ -6,7 +6,7 @@
 
 The documentation of the filter is in ``sip_attach_import.yml`` beside this
 one; the ``telnyx.sip.import`` playbook (``playbooks/import.yml``) reads the
-connections, calls it and writes the files it returns.
+connections, calls it and writes the files it returns (``import_files``).
 
 Each connection becomes a trunk of the PBX host named after its proxy's host.
 What a trunk holds is exactly what the connection has: the registration
@@ -25,9 +25,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import json
-import os
 import re
 
 try:
@@ -281,74 +279,21 @@ def _files(found, group):
     return files
 
 
-def _status(files, existing, root, overwrite):
-    """Each file's status against what ``root`` holds (new, unchanged, replaced or refused), and the folders to
-    create (``existing`` None: ``root`` does not exist)."""
-    checksums = {}
-    folders = set()
-    for entry in existing or []:
-        if isinstance(entry, Mapping) and entry.get("path"):
-            relative = os.path.relpath(str(entry["path"]), str(root))
-            if entry.get("isdir"):
-                folders.add(relative)
-            else:
-                checksums[relative] = entry.get("checksum")
-    if existing is not None:
-        folders.add(".")
-    needed = ["."]
-    for item in files:
-        parts = item["path"].split("/")[:-1]
-        needed.extend("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
-        digest = hashlib.sha1(item["content"].encode("utf-8")).hexdigest()
-        if item["path"] not in checksums:
-            item["status"] = "new"
-        elif checksums[item["path"]] == digest:
-            item["status"] = "unchanged"
-        else:
-            item["status"] = "replaced" if overwrite else "refused"
-    ordered = []
-    for folder in needed:
-        if folder not in folders and folder not in ordered:
-            ordered.append(folder)
-    return ordered
-
-
-def sip_attach_import(connections, root=None, existing=None, managed_tag="sip-attach", overwrite=False, group=GROUP):
-    """The files of a sip_attach inventory for ``connections`` (as uac_connection_info returns them) to write in
-    ``root``, and what was left out.
-
-    ``existing``: what ``root`` holds (the ``files`` of ``ansible.builtin.find`` with ``file_type: any`` and
-    ``get_checksum``), None when it does not exist.
-    """
+def sip_attach_import(connections, managed_tag="sip-attach", group=GROUP):
+    """The files of a sip_attach inventory for ``connections`` (as uac_connection_info returns them), and what was
+    left out."""
     if not isinstance(connections, (list, tuple)) or not all(isinstance(conn, Mapping) for conn in connections):
         raise AnsibleFilterError("sip_attach_import takes the list of connections of telnyx.sip.uac_connection_info "
                                  "(its uac_connections)")
-    if root is None:
-        raise AnsibleFilterError("sip_attach_import needs root, the folder the files are written to")
     conns = sorted(_pure(list(connections)), key=lambda conn: (str(conn.get("connection_name")), str(conn.get("id"))))
     found = _Import(conns, _pure(managed_tag) or None)
-    files = _files(found, _pure(group))
-    for item in files:
-        path = item["path"]
-        if os.path.isabs(path) or ".." in path.split("/"):  # pragma: no cover - names are made of safe characters
-            raise AnsibleFilterError("sip_attach_import: refusing to write outside its folder: %s" % path)
-    folders = _status(files, _pure(existing), _pure(root), bool(overwrite))
-    refused = [item["path"] for item in files if item["status"] == "refused"]
-    message = None
-    if refused:
-        message = ("These files exist in %s and differ from what the import would write: %s. Nothing was written. "
-                   "Set sip_attach_import_overwrite=true to replace them, or choose another sip_attach_import_dir."
-                   % (root, ", ".join(refused)))
     return wrap_var(dict(
         hosts=sorted(found.hosts),
         trunks=sum(len(made) for made in found.hosts.values()),
         adoptions=found.adoptions(),
         vault_variables=sorted(found.vault),
         not_imported=sorted(found.not_imported, key=lambda entry: (str(entry["connection_name"]), str(entry["id"]))),
-        files=files,
-        folders=folders,
-        refused=refused,
-        message=message,
+        files=_files(found, _pure(group)),
     ))
 
 

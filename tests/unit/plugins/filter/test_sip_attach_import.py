@@ -5,7 +5,6 @@ generated fields included), the files are parsed back, read by the role's own fi
 against the same connections: what the import writes must manage each connection exactly as it is.
 """
 
-import hashlib
 import random
 
 import pytest
@@ -22,7 +21,6 @@ from tests.emulator import resource
 pytestmark = pytest.mark.unit
 
 TAG = "sip-attach"
-ROOT = "/srv/import"
 APP = "assistant-3fa85f64"
 
 
@@ -89,7 +87,7 @@ def test_a_varied_account_round_trips_and_the_first_run_only_adopts():
                     outbound=dict(localization="GB", channel_limit=2), webhook_event_url="https://hooks.example.com/a",
                     noise_suppression="both", noise_suppression_details=dict(engine="deep_filter_net")))
     connections = account.connections()
-    result = sip_attach_import(connections, root=ROOT)
+    result = sip_attach_import(connections)
     assert result["not_imported"] == []
     assert (result["hosts"], result["trunks"], result["adoptions"]) == (["pbx1.example.com", "pbx2.example.net"], 3, 2)
     passwords = dict((variable, "vault-%d-pw" % index) for index, variable in enumerate(result["vault_variables"]))
@@ -115,7 +113,7 @@ def test_trunks_are_named_after_their_connections_and_keep_what_the_role_would_n
                .add("pbx1.example.com-main", username="1006")
                .add("Main Line!", username="main0001")
                .add("main-line", username="main0002"))
-    result = sip_attach_import(account.connections(), root=ROOT)
+    result = sip_attach_import(account.connections())
     trunks = trunks_of(result, "pbx1.example.com")
     # names in lower case, unique on the host; connection_name only where <host>-<name> would not give it
     assert [(trunk["name"], trunk.get("connection_name")) for trunk in trunks] == [
@@ -131,7 +129,7 @@ def test_trunks_are_named_after_their_connections_and_keep_what_the_role_would_n
 
 def test_clashing_names_get_a_suffix_on_their_host_and_in_the_vault():
     account = Account().add("a b", username="user0001").add("a-b", username="user0002").add("a.b", username="user0003")
-    result = sip_attach_import(account.connections(), root=ROOT)
+    result = sip_attach_import(account.connections())
     trunks = trunks_of(result, "pbx1.example.com")
     assert [(trunk["name"], trunk["connection_name"]) for trunk in trunks] == [
         ("a-b", "a b"), ("a-b-2", "a-b"), ("a-b-3", "a.b")]
@@ -147,7 +145,7 @@ def test_settings_hold_what_is_not_the_api_default_and_leave_out_the_managed_tag
                .add("plain", username="user0001")
                .add("tuned", username="user0002", tags=[TAG], inbound=dict(sip_region="Europe"), active=True,
                     anchorsite_override="Latency", webhook_event_failover_url=""))
-    result = sip_attach_import(account.connections(), root=ROOT)
+    result = sip_attach_import(account.connections())
     plain, tuned = trunks_of(result, "pbx1.example.com")
     assert plain["settings"] == dict(user_name=account.records[0]["user_name"], sip_uri_calling_preference="disabled",
                                      noise_suppression="disabled", noise_suppression_details=dict(attenuation_limit=0))
@@ -159,7 +157,7 @@ def test_settings_hold_what_is_not_the_api_default_and_leave_out_the_managed_tag
 
 def test_destinations_of_another_form_are_kept_whole():
     account = Account().add("dev", username="user0001", destination="77@stt-9.sipdev.telnyx.com")
-    (trunk,) = trunks_of(sip_attach_import(account.connections(), root=ROOT), "pbx1.example.com")
+    (trunk,) = trunks_of(sip_attach_import(account.connections()), "pbx1.example.com")
     assert trunk["destination_uri"] == "77@stt-9.sipdev.telnyx.com" and "extension" not in trunk
 
 
@@ -169,7 +167,7 @@ def test_hosts_are_the_proxies_hosts_whatever_their_form():
                .add("b", proxy="sips:pbx1.example.com:5061;transport=tls", username="user0002")
                .add("c", proxy="[2001:db8::1]:5060", username="user0003")
                .add("d", proxy="10.0.0.5", username="user0004"))
-    result = sip_attach_import(account.connections(), root=ROOT)
+    result = sip_attach_import(account.connections())
     assert result["hosts"] == ["10.0.0.5", "2001-db8-1", "pbx1.example.com"]
     assert [trunk["proxy"] for trunk in trunks_of(result, "pbx1.example.com")] == [
         "PBX1.Example.com", "sips:pbx1.example.com:5061;transport=tls"]
@@ -183,7 +181,7 @@ def test_connections_that_cannot_be_trunks_are_listed_with_why_never_dropped():
                .add("no-proxy", proxy=None).add("no-user", username=None).add("no-destination", destination=None)
                .add("refused", username="user0003", outbound=dict(localization="USA"))
                .add("fine", username="user0004"))
-    result = sip_attach_import(account.connections(), root=ROOT)
+    result = sip_attach_import(account.connections())
     listed = [(entry["connection_name"], entry["tagged"]) for entry in result["not_imported"]]
     assert listed == [("no-destination", False), ("no-proxy", False), ("no-user", False), ("refused", False),
                       ("twice", True), ("twice", False)]
@@ -204,7 +202,7 @@ def test_connections_that_cannot_be_trunks_are_listed_with_why_never_dropped():
 def test_no_password_is_ever_written_even_when_the_api_returns_them_in_clear():
     account = Account(plaintext=True).add("a", username="user0001", password="Clear-pw-4711", external=dict())
     account.records[0]["password"] = "Top-Secret-0815"
-    result = sip_attach_import(account.connections(), root=ROOT)
+    result = sip_attach_import(account.connections())
     text = repr(result)
     assert "Clear-pw-4711" not in text and "Top-Secret-0815" not in text
     (trunk,) = trunks_of(result, "pbx1.example.com")
@@ -214,41 +212,9 @@ def test_no_password_is_ever_written_even_when_the_api_returns_them_in_clear():
     assert "ansible-vault encrypt group_vars/all/vault.yml" in files_of(result)["group_vars/all/vault.yml.example"]
 
 
-def sha1(text):
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-def test_existing_files_are_compared_and_only_replaced_when_asked():
-    account = Account().add("a", username="user0001")
-    first = sip_attach_import(account.connections(), root=ROOT)
-    assert [(item["path"], item["status"]) for item in first["files"]] == [
-        ("hosts.yml", "new"), ("host_vars/pbx1.example.com.yml", "new"), ("group_vars/all/vault.yml.example", "new"),
-        ("not-imported.yml", "new")]
-    assert first["folders"] == [".", "host_vars", "group_vars", "group_vars/all"]
-    assert first["refused"] == [] and first["message"] is None
-    written = files_of(first)
-    existing = [dict(path=ROOT + "/" + path, checksum=sha1(content), isdir=False) for path, content in written.items()]
-    existing[1]["checksum"] = sha1("edited by hand")
-    existing.extend(dict(path=ROOT + "/" + folder, isdir=True) for folder in ("host_vars", "group_vars", "group_vars/all"))
-    existing.append(dict(path=ROOT + "/group_vars/all/vault.yml", checksum=sha1("$ANSIBLE_VAULT;1.1"), isdir=False))
-    again = sip_attach_import(account.connections(), root=ROOT, existing=existing)
-    assert [item["status"] for item in again["files"]] == ["unchanged", "refused", "unchanged", "unchanged"]
-    assert again["folders"] == []
-    assert again["refused"] == ["host_vars/pbx1.example.com.yml"]
-    assert again["message"] == (
-        "These files exist in /srv/import and differ from what the import would write: host_vars/pbx1.example.com.yml. "
-        "Nothing was written. Set sip_attach_import_overwrite=true to replace them, or choose another "
-        "sip_attach_import_dir.")
-    forced = sip_attach_import(account.connections(), root=ROOT, existing=existing, overwrite=True)
-    assert [item["status"] for item in forced["files"]] == ["unchanged", "replaced", "unchanged", "unchanged"]
-    assert forced["refused"] == [] and forced["message"] is None
-    empty_root = sip_attach_import(account.connections(), root=ROOT, existing=[])
-    assert empty_root["folders"] == ["host_vars", "group_vars", "group_vars/all"]
-
-
 def test_every_file_stays_inside_the_folder():
     account = Account().add("../../etc/passwd", username="user0001").add("x", proxy="../evil", username="user0002")
-    result = sip_attach_import(account.connections(), root=ROOT)
+    result = sip_attach_import(account.connections())
     assert [item["path"] for item in result["files"]] == [
         "hosts.yml", "host_vars/pbx1.example.com.yml", "group_vars/all/vault.yml.example", "not-imported.yml"]
     (trunk,) = trunks_of(result, "pbx1.example.com")
@@ -262,17 +228,11 @@ def test_every_file_stays_inside_the_folder():
 @pytest.mark.parametrize("connections", ["text", [1, 2], None])
 def test_input_that_is_not_a_list_of_connections_is_refused(connections):
     with pytest.raises(AnsibleFilterError) as caught:
-        sip_attach_import(connections, root=ROOT)
+        sip_attach_import(connections)
     assert "takes the list of connections of telnyx.sip.uac_connection_info" in str(caught.value)
 
 
-def test_root_is_required():
-    with pytest.raises(AnsibleFilterError) as caught:
-        sip_attach_import([])
-    assert str(caught.value) == "sip_attach_import needs root, the folder the files are written to"
-
-
 def test_an_empty_account_gives_an_inventory_without_hosts():
-    result = sip_attach_import([], root=ROOT)
+    result = sip_attach_import([])
     assert parsed(result, "hosts.yml") == {"pbx": {"hosts": {}}}
     assert result["trunks"] == 0 and result["vault_variables"] == [] and result["not_imported"] == []
