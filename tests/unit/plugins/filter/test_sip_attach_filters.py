@@ -347,8 +347,8 @@ def test_summary_names_each_changed_field_of_each_update_and_is_cut_at_the_limit
         "bad: failed (Telnyx API 422: nope)"]}
     cut = f.sip_attach_summary(DRIFT_RESULT, 2)
     assert [line.split(":")[0] for line in cut["changes"]] == ["a-main", "b-main"] and cut["not_shown"] == 3
-    assert f.sip_attach_summary(DRIFT_RESULT, 0) == {"counts": DRIFT_RESULT["counts"], "changes": [], "not_shown": 5,
-                                                      "adopted": 0}
+    nothing_shown = {"counts": DRIFT_RESULT["counts"], "changes": [], "not_shown": 5, "adopted": 0}
+    assert f.sip_attach_summary(DRIFT_RESULT, 0) == nothing_shown
     assert f.sip_attach_summary({}, 20) == {"counts": None, "changes": [], "not_shown": 0, "adopted": 0}
 
 
