@@ -55,7 +55,7 @@ help:
 	@echo '  sip-tools    Debian'"'"'s kamailio, kamailio-sqlite-modules, sqlite3 and sip-tester (apt-get, the missing ones): the PBXs of the SIP tests and SIPp'
 	@echo '  asterisk     a Debian sid root with Asterisk 22 in $(ASTERISK_ROOT) (debootstrap, once; needs root)'
 	@echo '  sanity       ansible-test sanity --python $(SANITY_PYTHON) on a copy in $(SANITY_ROOT)'
-	@echo '  lint         ansible-lint --offline on roles/ and examples/; antsibull-changelog lint'
+	@echo '  lint         ansible-lint --offline on roles/, examples/ and playbooks/; antsibull-changelog lint'
 	@echo '  units        pytest tests/unit'
 	@echo '  integration  pytest tests/integration (emulator + prism)'
 	@echo '  matrix       sanity + units under each older ansible-core in MATRIX ($(MATRIX)), in $(MATRIX_VENVS)/venv-X.Y'
@@ -128,7 +128,7 @@ sanity: venv pip-bootstrap
 	PIP_QUIET=1 ansible-test sanity --local --python $(SANITY_PYTHON) --color no $(SANITY_ARGS)
 
 ## ---------------------------------------------------------------- lint
-LINT_DIRS = $(strip $(foreach d,roles examples,$(if $(shell find $(d) -type f \( -name '*.yml' -o -name '*.yaml' \) 2>/dev/null | head -n1),$(d))))
+LINT_DIRS = $(strip $(foreach d,roles examples playbooks,$(if $(shell find $(d) -type f \( -name '*.yml' -o -name '*.yaml' \) 2>/dev/null | head -n1),$(d))))
 
 lint: venv
 	@if [ -n "$(LINT_DIRS)" ]; then \

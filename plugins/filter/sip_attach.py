@@ -834,7 +834,7 @@ def _result_lines(result):
 
 
 RESULT_KEYS = ("action", "id", "fqdn", "user_name", "destination_uri", "registration_status", "proxy", "username",
-               "auth_username", "error")
+               "auth_username", "error", "adopted")
 
 
 def _shown(value):
@@ -883,7 +883,8 @@ def change_line(line):
 
 def sip_attach_summary(result, limit=20):
     """What the play shows after the rollout: the counts, one line per connection that is not unchanged (at most
-    ``limit``, each update naming its changed fields), and how many lines were left out."""
+    ``limit``, each update naming its changed fields), how many lines were left out, and how many connections
+    were adopted."""
     dummy, lines = _result_lines(result)
     changed = [line for line in lines if isinstance(line, Mapping) and line.get("action") != "unchanged"]
     limit = max(int(limit or 0), 0)
@@ -891,6 +892,7 @@ def sip_attach_summary(result, limit=20):
         counts=result.get("counts") if isinstance(result, Mapping) else None,
         changes=[change_line(line) for line in changed[:limit]],
         not_shown=max(len(changed) - limit, 0),
+        adopted=sum(1 for line in changed if line.get("adopted")),
     )
 
 
@@ -940,7 +942,8 @@ def sip_attach_worksheet(hostvars, hosts, result=None, trunks_var=TRUNKS_VAR, de
 
 REPORT_COLUMNS = ("pbx_host", "trunk", "connection_name", "state", "action", "id", "fqdn", "user_name",
                   "destination_uri", "registration_status", "sip_domain", "proxy", "transport", "username",
-                  "auth_username", "password_source", "error", "pbx", "pbx_registration", "test_call", "changes")
+                  "auth_username", "password_source", "error", "pbx", "pbx_registration", "test_call", "changes",
+                  "adopted")
 REPORT_ACTIONS = ACTIONS + ("not sent",)
 IN_PROGRESS = "in progress"
 # the files of a real run (the PBX team's worksheet), and of a check-mode run (the drift report): each its own names
@@ -1032,6 +1035,10 @@ def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit
     unknown = sum(1 for row in rows if not row.get("action"))
     if unknown:
         lines.append("- no result: %d" % unknown)
+    adopted = sum(1 for row in rows if row.get("adopted"))
+    if adopted:
+        lines.append("- adopted: %d (connections that lacked the managed tag: tagged, and their passwords set from the "
+                     "inventory this once)" % adopted)
     lines.extend(_what_drifted(rows, check_mode))
     lines.extend(["", "## Connections", ""])
     managed = any(row.get("pbx") for row in rows)
@@ -1040,7 +1047,8 @@ def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit
         ("PBX host", "trunk", "connection name", "action", "id", "fqdn", "destination_uri",
          "registration status") + pbx_headers,
         [(row.get("pbx_host") or "(purged)", row.get("trunk"), row.get("connection_name"),
-          "%s: %s" % (row.get("action"), row["error"]) if row.get("error") else row.get("action"),
+          "%s: %s" % (row.get("action"), row["error"]) if row.get("error")
+          else "%s (adopted)" % row.get("action") if row.get("adopted") else row.get("action"),
           row.get("id"), row.get("fqdn"), row.get("destination_uri"), row.get("registration_status"))
          + ((row.get("pbx") or "none", row.get("pbx_registration"), row.get("test_call")) if managed else ())
          for row in rows]))

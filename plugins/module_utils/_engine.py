@@ -66,6 +66,8 @@ class Plan:
     not be made or carried out. ``registration``: what the wait for its
     registration found (a ``_registration.Registration``: status word, live
     details, why it did not register), None when not waited for.
+    ``adopted``: the connection existed without the managed tag and this plan
+    takes it over (its passwords are sent, as for a create).
     """
 
     def __init__(self, name, current=None, desired=None, action="unchanged", method=None, path=None, payload=None,
@@ -83,6 +85,7 @@ class Plan:
         self.connection = connection
         self.error = error
         self.registration = None
+        self.adopted = False
 
     @property
     def changed(self):
@@ -233,13 +236,20 @@ def plan_fleet(items, existing, purge=False, purge_tag=None, update_password="on
             continue
         current = matches[0] if matches else None
         desired = uac.desired_state(params)
+        # Taking over a connection that lacks the managed tag counts as its creation: the desired
+        # passwords are sent this once (the API does not say what the connection holds now).
+        adopted = bool(purge_tag) and current is not None and params["state"] == "present" \
+            and purge_tag not in (current.get("tags") or [])
         if params["state"] == "present":
             desired = _with_tag(desired, current, purge_tag)
         try:
-            plans.append(plan_connection(desired, current, params["state"],
-                                         params.get("update_password") or update_password, name))
+            plan = plan_connection(desired, current, params["state"],
+                                   "always" if adopted else params.get("update_password") or update_password, name)
         except ValidationError as exc:
             plans.append(Plan(name, error=str(exc)))
+            continue
+        plan.adopted = adopted
+        plans.append(plan)
     if purge:
         listed = set(params["connection_name"] for params in items)
         for conn in existing:
@@ -310,6 +320,8 @@ def plan_line(plan, reveal=False):
         registration_status=conn.get("registration_status"),
         changes=uac.masked_changes(plan.changes),
     )
+    if plan.adopted:
+        line["adopted"] = True
     if plan.registration is not None and plan.registration.error is not None:
         line["registration_error"] = plan.registration.error
     if reveal:

@@ -174,6 +174,18 @@ def info_spec():
     )
 
 
+def import_files_spec():
+    """The options of ``import_files``."""
+    return dict(
+        path=dict(type="path", required=True),
+        files=dict(type="list", elements="dict", required=True, options=dict(
+            path=dict(type="str", required=True),
+            content=dict(type="str", required=True),
+        )),
+        overwrite=dict(type="bool", default=False),
+    )
+
+
 def check_connection(params):
     """The desired fields of ``uac_connection``, once its options pass their checks (``ValidationError`` if not).
 

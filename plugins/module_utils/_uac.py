@@ -6,7 +6,7 @@
 
 PRIVATE: internal to the telnyx.sip collection; may change without notice.
 
-Fields, choices and limits come from the official contract
+Fields, choices, limits and API defaults come from the official contract
 (``uac_connections.openapi.yaml``: CreateUacConnectionRequest,
 UpdateUacConnectionRequest, UacExternalSettings, UacInternalSettings, ...).
 Every module that manages UAC connections uses this one declaration; the
@@ -120,71 +120,73 @@ INTERNAL_UAC_SETTINGS = dict(
 )
 
 INBOUND = dict(
-    ani_number_format=Field(choices=["+E.164", "E.164", "+E.164-national", "E.164-national"]),
+    ani_number_format=Field(choices=["+E.164", "E.164", "+E.164-national", "E.164-national"],
+                            api_default="E.164-national"),
     channel_limit=Field(type="int", minimum=0),
-    codecs=Field(type="list", elements="str"),
+    codecs=Field(type="list", elements="str", api_default=["G722", "G711U", "G711A", "G729", "OPUS", "H.264"]),
     default_routing_method=Field(choices=["sequential", "round-robin"]),
-    dnis_number_format=Field(choices=["+e164", "e164", "national", "sip_username"]),
-    generate_ringback_tone=Field(type="bool"),
-    isup_headers_enabled=Field(type="bool"),
-    prack_enabled=Field(type="bool"),
-    shaken_stir_enabled=Field(type="bool"),
-    simultaneous_ringing=Field(choices=["disabled", "enabled"]),
-    sip_compact_headers_enabled=Field(type="bool"),
-    sip_region=Field(choices=["US", "Europe", "Australia"]),
-    timeout_1xx_secs=Field(type="int", minimum=1, maximum=120),
-    timeout_2xx_secs=Field(type="int", minimum=1, maximum=600),
+    dnis_number_format=Field(choices=["+e164", "e164", "national", "sip_username"], api_default="e164"),
+    generate_ringback_tone=Field(type="bool", api_default=False),
+    isup_headers_enabled=Field(type="bool", api_default=False),
+    prack_enabled=Field(type="bool", api_default=False),
+    shaken_stir_enabled=Field(type="bool", api_default=False),
+    simultaneous_ringing=Field(choices=["disabled", "enabled"], api_default="disabled"),
+    sip_compact_headers_enabled=Field(type="bool", api_default=True),
+    sip_region=Field(choices=["US", "Europe", "Australia"], api_default="US"),
+    timeout_1xx_secs=Field(type="int", minimum=1, maximum=120, api_default=3),
+    timeout_2xx_secs=Field(type="int", minimum=1, maximum=600, api_default=90),
 )
 
 OUTBOUND = dict(
-    ani_override=Field(),
-    ani_override_type=Field(choices=["always", "normal", "emergency"]),
-    call_parking_enabled=Field(type="bool"),
+    ani_override=Field(api_default=""),
+    ani_override_type=Field(choices=["always", "normal", "emergency"], api_default="always"),
+    call_parking_enabled=Field(type="bool", api_default=False),
     channel_limit=Field(type="int", minimum=0),
-    generate_ringback_tone=Field(type="bool"),
-    instant_ringback_enabled=Field(type="bool"),
-    localization=Field(check=_check_localization),
+    generate_ringback_tone=Field(type="bool", api_default=False),
+    instant_ringback_enabled=Field(type="bool", api_default=True),
+    localization=Field(check=_check_localization, api_default="US"),
     outbound_voice_profile_id=Field(pattern=r"^\d+$", pattern_help="must be a numeric id"),
     t38_reinvite_source=Field(choices=["telnyx", "customer", "disabled", "passthru", "caller-passthru",
-                                       "callee-passthru"]),
+                                       "callee-passthru"], api_default="telnyx"),
 )
 
 FIELDS = dict(
     connection_name=Field(),
-    active=Field(type="bool"),
+    active=Field(type="bool", api_default=True),  # the contract's description: "Defaults to true"
     user_name=Field(min_len=4, max_len=32, pattern=r"^[A-Za-z0-9]+$",
                     pattern_help="must hold only letters and digits (no spaces or special characters)",
                     check=_check_user_name),
     password=Field(compare="secret", min_len=8, max_len=128),
-    anchorsite_override=Field(choices=ANCHORSITES),
-    dtmf_type=Field(choices=["RFC 2833", "Inband", "SIP INFO"]),
+    anchorsite_override=Field(choices=ANCHORSITES, api_default="Latency"),
+    dtmf_type=Field(choices=["RFC 2833", "Inband", "SIP INFO"], api_default="RFC 2833"),
     encrypted_media=Field(choices=["SRTP", "disabled"], null_value="disabled"),
     sip_uri_calling_preference=Field(choices=["disabled", "unrestricted", "internal"]),
-    default_on_hold_comfort_noise_enabled=Field(type="bool"),
-    encode_contact_header_enabled=Field(type="bool"),
-    onnet_t38_passthrough_enabled=Field(type="bool"),
-    call_cost_in_webhooks=Field(type="bool"),
+    # the request schemas' default (the response schema says true)
+    default_on_hold_comfort_noise_enabled=Field(type="bool", api_default=False),
+    encode_contact_header_enabled=Field(type="bool", api_default=False),
+    onnet_t38_passthrough_enabled=Field(type="bool", api_default=False),
+    call_cost_in_webhooks=Field(type="bool", api_default=False),
     ios_push_credential_id=Field(null_value=""),
     android_push_credential_id=Field(null_value=""),
     noise_suppression=Field(choices=["inbound", "outbound", "both", "disabled"]),
     noise_suppression_details=Field(type="dict", options=dict(
         attenuation_limit=Field(type="int", minimum=0, maximum=100, multiple_of=10),
-        engine=Field(choices=NOISE_ENGINES),
+        engine=Field(choices=NOISE_ENGINES, api_default="denoiser"),
     )),
     jitter_buffer=Field(type="dict", options=dict(
-        enable_jitter_buffer=Field(type="bool"),
-        jitterbuffer_msec_max=Field(type="int", minimum=40, maximum=400),
-        jitterbuffer_msec_min=Field(type="int", minimum=40, maximum=400),
+        enable_jitter_buffer=Field(type="bool", api_default=False),
+        jitterbuffer_msec_max=Field(type="int", minimum=40, maximum=400, api_default=200),
+        jitterbuffer_msec_min=Field(type="int", minimum=40, maximum=400, api_default=60),
     )),
     rtcp_settings=Field(type="dict", options=dict(
-        capture_enabled=Field(type="bool"),
-        port=Field(choices=["rtcp-mux", "rtp+1"]),
-        report_frequency_secs=Field(type="int", minimum=5, maximum=3000),
+        capture_enabled=Field(type="bool", api_default=False),
+        port=Field(choices=["rtcp-mux", "rtp+1"], api_default="rtp+1"),
+        report_frequency_secs=Field(type="int", minimum=5, maximum=3000, api_default=5),
     )),
     tags=Field(type="list", elements="str", compare="set"),
     webhook_event_url=Field(check=_check_url),
-    webhook_event_failover_url=Field(null_value="", check=_check_url),
-    webhook_api_version=Field(choices=["1", "2", "texml"]),
+    webhook_event_failover_url=Field(null_value="", check=_check_url, api_default=""),
+    webhook_api_version=Field(choices=["1", "2", "texml"], api_default="1"),
     webhook_timeout_secs=Field(type="int", minimum=0, maximum=30),
     inbound=Field(type="dict", options=INBOUND),
     outbound=Field(type="dict", options=OUTBOUND),

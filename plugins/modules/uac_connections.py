@@ -64,6 +64,9 @@ options:
     description:
       - Tag that marks the connections this task manages. Every connection the task creates or updates gets it, and a listed
         connection that lacks it gets it (adoption, reported as an update).
+      - Adoption counts as the connection's creation - the item's passwords are sent then, once, whatever
+        O(update_password) says (the API does not tell what password a connection made elsewhere holds), and the
+        line of RV(results) says C(adopted=true). Later runs find the tag and follow O(update_password).
     type: str
     version_added: 0.1.0
   concurrency:
@@ -75,7 +78,8 @@ options:
   update_password:
     description:
       - When to send passwords to existing connections whose current password the API does not return in clear.
-        See O(telnyx.sip.uac_connection#module:update_password).
+        See O(telnyx.sip.uac_connection#module:update_password). A connection adopted under O(purge_tag) gets its
+        passwords in any case.
     type: str
     choices: [always, on_create]
     default: on_create
@@ -192,6 +196,12 @@ results:
       description: Why the item failed.
       type: str
       returned: when the item failed
+    adopted:
+      description:
+        - V(true) when this run takes over a listed connection that lacked O(purge_tag). The tag is added and the
+          item's passwords are sent this once, as for a create. In check mode, the connection would be taken over.
+      type: bool
+      returned: when the connection is adopted
     registration_error:
       description: Why the connection did not register (with O(wait_for_registration=true)).
       type: str

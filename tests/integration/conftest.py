@@ -9,7 +9,8 @@ Fixtures
   reset; kept for the session and shared between tests asking for the same options unless ``fresh``.
 - ``run_playbook`` (function): ``run_playbook(playbook, *args, ...)`` runs ansible-playbook on localhost
   against ``emulator`` and returns a PlaybookResult (rc, stdout, stderr, ``task(name)`` -> the module
-  result, ``tasks()``, ``stats``); ``run_playbook.tasks([...])`` wraps a task list in a play.
+  result, ``tasks()``, ``stats``); ``run_playbook.tasks([...])`` wraps a task list in a play;
+  ``run_playbook.named("telnyx.sip.import", ...)`` runs a collection's playbook by its name.
 
 The contract check: when the spec and the Prism binary are both found, every API call made through
 ``emulator.api_url`` crosses ``prism proxy --errors``, which refuses requests that break the contract
@@ -419,17 +420,26 @@ class PlaybookRunner:
         """
         self._count += 1
         path = self.tmp_path / f"playbook-{self._count}.yml"
-        results_path = self.tmp_path / f"results-{self._count}.json"
         if not isinstance(playbook, str):
             playbook = yaml.safe_dump([playbook] if isinstance(playbook, dict) else playbook, sort_keys=False)
         path.write_text(playbook)
+        return self._run(path, args, api_key, base_url, env, timeout, self.tmp_path)
+
+    def named(self, name, *args, api_key=None, base_url=None, env=None, timeout=300, cwd=None):
+        """Run a collection's playbook by its name, as users do (``ansible-playbook telnyx.sip.import``), in ``cwd``
+        (default: the test's ``tmp_path``). Returns a PlaybookResult."""
+        self._count += 1
+        return self._run(name, args, api_key, base_url, env, timeout, cwd or self.tmp_path)
+
+    def _run(self, playbook, args, api_key, base_url, env, timeout, cwd):
+        results_path = self.tmp_path / f"results-{self._count}.json"
         command = [self.binary, "-i", "localhost,", "-c", "local",
-                   "-e", json.dumps({"ansible_python_interpreter": sys.executable}), *args, str(path)]
+                   "-e", json.dumps({"ansible_python_interpreter": sys.executable}), *args, str(playbook)]
         completed = subprocess.run(
-            command, cwd=self.tmp_path, capture_output=True, text=True, timeout=timeout, check=False,
+            command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
             stdin=subprocess.DEVNULL, env=self.environment(results_path, api_key, base_url, env))
         parsed = json.loads(results_path.read_text()) if results_path.is_file() else None
-        return PlaybookResult(command, completed, path, parsed)
+        return PlaybookResult(command, completed, playbook, parsed)
 
     def tasks(self, tasks, *args, **kwargs):
         """Run a list of tasks as one play on localhost without fact gathering."""

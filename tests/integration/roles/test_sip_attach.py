@@ -24,7 +24,8 @@ ASSISTANT = "assistant-3fa85f64-5717-4562-b3fc-2c963f66afa6"
 CONVERGE = "Converge the UAC connections of every trunk of the play's hosts"
 WORKSHEET_COLUMNS = ["pbx_host", "trunk", "connection_name", "state", "action", "id", "fqdn", "user_name",
                      "destination_uri", "registration_status", "sip_domain", "proxy", "transport", "username",
-                     "auth_username", "password_source", "error", "pbx", "pbx_registration", "test_call", "changes"]
+                     "auth_username", "password_source", "error", "pbx", "pbx_registration", "test_call", "changes",
+                     "adopted"]
 REPORT, DRIFT_REPORT = "sip-attach-report", "sip-attach-drift-report"  # a real run's files, a check-mode run's
 
 

@@ -338,7 +338,7 @@ DRIFT_RESULT = {"counts": {"created": 1, "updated": 2, "deleted": 1, "unchanged"
 
 def test_summary_names_each_changed_field_of_each_update_and_is_cut_at_the_limit():
     summary = f.sip_attach_summary(DRIFT_RESULT, 20)
-    assert summary == {"counts": DRIFT_RESULT["counts"], "not_shown": 0, "changes": [
+    assert summary == {"counts": DRIFT_RESULT["counts"], "not_shown": 0, "adopted": 0, "changes": [
         "a-main: updated (external_uac_settings.transport: UDP -> TCP; tags: [a] -> [a, b])",
         "b-main: updated (external_uac_settings.password: (will be set); active: false -> true; "
         "external_uac_settings.auth_username: null -> auth2; webhook_event_failover_url: https://x.example.com/a,b -> null)",
@@ -347,8 +347,9 @@ def test_summary_names_each_changed_field_of_each_update_and_is_cut_at_the_limit
         "bad: failed (Telnyx API 422: nope)"]}
     cut = f.sip_attach_summary(DRIFT_RESULT, 2)
     assert [line.split(":")[0] for line in cut["changes"]] == ["a-main", "b-main"] and cut["not_shown"] == 3
-    assert f.sip_attach_summary(DRIFT_RESULT, 0) == {"counts": DRIFT_RESULT["counts"], "changes": [], "not_shown": 5}
-    assert f.sip_attach_summary({}, 20) == {"counts": None, "changes": [], "not_shown": 0}
+    nothing_shown = {"counts": DRIFT_RESULT["counts"], "changes": [], "not_shown": 5, "adopted": 0}
+    assert f.sip_attach_summary(DRIFT_RESULT, 0) == nothing_shown
+    assert f.sip_attach_summary({}, 20) == {"counts": None, "changes": [], "not_shown": 0, "adopted": 0}
 
 
 def test_change_values_in_words():
@@ -368,7 +369,7 @@ def test_report_of_a_check_has_its_own_names_a_changes_column_and_what_drifted()
     assert [item["name"] for item in files] == ["sip-attach-drift-report.md", "sip-attach-drift-report.csv"]
     markdown, text = files[0]["content"], files[1]["content"]
     rows = dict((row["connection_name"], row) for row in csv.DictReader(io.StringIO(text)))
-    assert list(rows["a-main"])[-1] == "changes"
+    assert list(rows["a-main"])[-2:] == ["changes", "adopted"]
     assert rows["a-main"]["changes"] == "external_uac_settings.transport: UDP -> TCP; tags: [a] -> [a, b]"
     assert rows["b-main"]["changes"].startswith("external_uac_settings.password: (will be set); active: false -> true")
     assert (rows["c-main"]["changes"], rows["gone"]["changes"], rows["gone"]["action"]) == ("", "", "deleted")
@@ -399,3 +400,22 @@ def test_report_in_progress_says_so_with_the_start_and_lists_no_result():
     rows = list(csv.DictReader(io.StringIO(files[1]["content"])))
     assert [(row["connection_name"], row["action"], row["id"], row["changes"]) for row in rows] == [
         ("a-main", "in progress", "", ""), ("b-main", "in progress", "", ""), ("c-main", "in progress", "", "")]
+
+
+def test_report_marks_the_adopted_connections():
+    hostvars = {"pbx-a": {"sip_attach_trunks": [good_trunk("main", "1001"), good_trunk("aux", "1002")]}}
+    data = play_input(hostvars)
+    result = {"results": [
+        {"connection_name": "pbx-a-main", "action": "updated", "id": "1", "adopted": True},
+        {"connection_name": "pbx-a-aux", "action": "unchanged", "id": "2"},
+    ]}
+    files = f.sip_attach_report(data["rows"], managed_tag="sip-attach", result=result)
+    markdown, text = files[0]["content"], files[1]["content"]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(row["connection_name"], row["action"], row["adopted"]) for row in rows] == [
+        ("pbx-a-main", "updated", "True"), ("pbx-a-aux", "unchanged", "")]
+    assert "- adopted: 1 (connections that lacked the managed tag: tagged, and their passwords set from the " \
+           "inventory this once)" in markdown
+    assert "| pbx-a | main | pbx-a-main | updated (adopted) | 1 |" in markdown
+    assert "| pbx-a | aux | pbx-a-aux | unchanged | 2 |" in markdown
+    assert f.sip_attach_summary(result, 20)["adopted"] == 1

@@ -261,6 +261,66 @@ def test_adopting_an_untagged_listed_connection_is_an_update_of_its_tags(api):
     assert task.after == dict(id=old["id"], connection_name="old", tags=["pbx-hq", TAG])
 
 
+def with_pbx_password(item, password=PBX_PASSWORD):
+    return dict(item, external_uac_settings=dict(item["external_uac_settings"], password=password))
+
+
+def test_adoption_sends_the_desired_passwords_once_as_a_create_would(api):
+    """A connection made by hand keeps a password nobody knows: taking it over sets the inventory's."""
+    old = existing(api, "old", tags=["pbx-hq"])
+    old["external_uac_settings"]["password"] = MASK
+    old["password"] = MASK
+    (task,) = plan([with_pbx_password(trunk("old"), PBX_PASSWORD)], [old])
+    assert (task.action, task.method, task.adopted) == ("updated", "PATCH", True)
+    assert task.payload == dict(tags=["pbx-hq", TAG], external_uac_settings=dict(
+        old["external_uac_settings"], password=PBX_PASSWORD))
+    assert [change["field"] for change in task.changes] == ["tags", "external_uac_settings.password"]
+    assert task.after["external_uac_settings"] == dict(password=SECRET_WILL_SET)
+    line = engine.plan_line(task)
+    assert line["adopted"] is True and line["action"] == "updated"
+    assert PBX_PASSWORD not in repr(line)
+
+
+def test_adoption_sends_the_top_level_password_too_when_the_item_gives_one(api):
+    old = existing(api, "old")
+    old["password"] = MASK
+    (task,) = plan([trunk("old", password=TOP_PASSWORD)], [old])
+    assert task.adopted is True
+    assert task.payload == dict(tags=[TAG], password=TOP_PASSWORD)
+
+
+def test_once_tagged_the_password_is_not_sent_again(api):
+    tagged = existing(api, "old", tags=[TAG])
+    tagged["external_uac_settings"]["password"] = MASK
+    (task,) = plan([with_pbx_password(trunk("old"))], [tagged])
+    assert (task.action, task.method, task.adopted) == ("unchanged", None, False)
+    assert "adopted" not in engine.plan_line(task)
+
+
+def test_adoption_of_a_connection_whose_clear_password_matches_sends_only_the_tag(api):
+    old = existing(api, "old")
+    old["external_uac_settings"]["password"] = PBX_PASSWORD  # older accounts get it back in clear
+    (task,) = plan([with_pbx_password(trunk("old"))], [old])
+    assert task.adopted is True and task.payload == dict(tags=[TAG])
+
+
+def test_without_a_managed_tag_nothing_is_adopted_and_update_password_rules(api):
+    old = existing(api, "old")
+    old["external_uac_settings"]["password"] = MASK
+    (task,) = plan([with_pbx_password(trunk("old"))], [old], purge_tag=None)
+    assert (task.action, task.adopted) == ("unchanged", False)
+
+
+def test_an_absent_item_is_never_adopted_and_a_failed_plan_carries_no_adoption(api):
+    old = existing(api, "old")
+    (gone,) = plan([dict(connection_name="old", state="absent")], [old])
+    assert gone.adopted is False
+    bad = existing(api, "bad", webhook_api_version="1")
+    (failed,) = plan([trunk("bad", webhook_api_version="texml", outbound=dict(call_parking_enabled=True))], [bad])
+    assert failed.error is not None and failed.adopted is False
+    assert "adopted" not in engine.plan_line(failed)
+
+
 def test_an_absent_item_is_deleted_whatever_its_tags(api):
     untagged = existing(api, "old")
     (task,) = plan([dict(connection_name="old", state="absent")], [untagged])

@@ -1,7 +1,11 @@
 """Unit tests of the UAC connection resource: rules, look-ups, planning, execution and results."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+import yaml
 
 from tests.unit.plugins.fakes import assert_no_secret
 
@@ -586,3 +590,43 @@ def test_validate_update_leaves_the_rules_of_the_desired_values_alone_to_validat
     assert caught.value.problems == [uac.SRTP_WITH_TLS,
                                      "webhook_api_version texml needs outbound.call_parking_enabled: true"]
     uac.validate_update(desired, dict(webhook_api_version="texml"))
+
+
+# -- the API's defaults, declared on the fields ------------------------------------------------------
+def _contract():
+    folder = os.environ.get("TELNYX_SPEC_DIR") or Path(__file__).resolve().parents[4].parent / "shared" / "telnyx-api"
+    path = Path(folder) / "uac_connections.openapi.yaml"
+    if not path.is_file():
+        pytest.skip("contract check skipped: %s not found (set TELNYX_SPEC_DIR)" % path)
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _schema(spec, schema):
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _declared_and_contract_defaults(fields, schema, spec, prefix=""):
+    """(path, declared api_default, the contract's default) of every declared field."""
+    found = []
+    properties = _schema(spec, schema)["properties"]
+    for name, field in fields.items():
+        prop = _schema(spec, properties[name])
+        if field.options is not None:
+            found.extend(_declared_and_contract_defaults(field.options, prop, spec, prefix + name + "."))
+        else:
+            found.append((prefix + name, field.api_default, prop.get("default")))
+    return found
+
+
+def test_api_defaults_are_the_create_requests_defaults_in_the_contract():
+    spec = _contract()
+    request = spec["components"]["schemas"]["CreateUacConnectionRequest"]
+    found = _declared_and_contract_defaults(uac.FIELDS, request, spec)
+    assert len(found) > 60
+    differ = [(path, declared, given) for path, declared, given in found if declared != given]
+    # active's default is stated in its description only
+    assert differ == [("active", True, None)]
+    assert request["properties"]["active"]["description"] == "Defaults to true"
