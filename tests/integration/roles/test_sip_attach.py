@@ -196,11 +196,18 @@ def test_removed_trunk_is_purged_and_unmanaged_connections_survive(fleet, emulat
     assert [(row["pbx_host"], row["action"]) for row in purged] == [("", "deleted")]
 
 
-def test_purge_is_refused_in_a_limited_play(fleet, emulator):
-    result = fleet.run("--limit", "pbx00*", role_vars={"sip_attach_purge": True})
-    assert result.rc != 0
-    assert "sip_attach_purge is refused in a play limited with --limit" in result.stdout + result.stderr
-    assert emulator.requests() == []
+def test_purge_in_a_limited_play_deletes_only_the_limited_hosts_removed_trunks(fleet, emulator):
+    fleet.rollout()
+    count = len(emulator.writes())
+    inside = fleet.trunks["pbx005"].pop()  # pbx005 is in the limit
+    outside = fleet.trunks["pbx041"].pop()  # pbx041 is not: its trunk stays until a run that covers it
+    fleet.write_inventory()
+    fleet.rollout("--limit", "pbx00*", role_vars={"sip_attach_purge": True})
+    deleted = [entry["path"] for entry in emulator.writes()[count:]]
+    names = dict((conn["id"], conn["connection_name"]) for conn in
+                 emulator.call("GET", "/uac_connections", params={"page[size]": 250}).json()["data"])
+    assert len(deleted) == 1 and "pbx005-%s" % inside["name"] not in names.values()
+    assert "pbx041-%s" % outside["name"] in names.values() and len(names) == fleet.trunk_count + 1
 
 
 def test_limit_rolls_out_a_wave(fleet, emulator):
