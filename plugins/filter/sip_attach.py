@@ -704,8 +704,8 @@ def _departed_problems(hostvars, gathered, inventory_hosts, limit, workflow, for
         if outside:
             problems.append(
                 "%s: the play does not cover every PBX host of the inventory (a hosts: pattern?); these define %s "
-                "and are not in it: %s. Run it from a play over every PBX host." % (refused, gathered.trunks_var,
-                                                                                   _listed(outside)))
+                "and are not in it: %s. Run it from a play over every PBX host."
+                % (refused, gathered.trunks_var, _listed(outside)))
     if not any(entry.present for entry in gathered.trunks) and not force_all:
         problems.append(
             "%s with no trunk in state present in the whole play: it would delete every connection tagged %r in "
