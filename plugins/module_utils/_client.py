@@ -283,7 +283,7 @@ class RateGate:
         if self._window_end is None or now >= self._window_end:
             return 0.0, 0.0  # no window known, or it has ended: the budget is whole again
         left = self._window_end - now
-        # since that answer, this client sent `since` more, and the others about their share as many
+        # since that answer this client sent `since` more requests, and everyone about `sharers` times as many
         since = self._admitted - self._remaining_seq - 1
         budget = self._remaining - self.sharers * since
         if budget <= 0:
