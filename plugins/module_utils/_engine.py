@@ -230,12 +230,10 @@ def _with_tag(desired, current, tag, owner=None):
     tags = desired.get("tags")
     if tags is None:
         tags = list((current or {}).get("tags") or [])
-    if owner is not None:
-        mine = owner_tag(tag, owner)
+    mine = owner_tag(tag, owner) if owner is not None else None
+    if mine is not None:
         tags = [t for t in tags if t == mine or not (isinstance(t, str) and t.startswith(tag + OWNER_MARK))]
-        tags = tags if mine in tags else list(tags) + [mine]
-    if tag not in tags:
-        tags = list(tags) + [tag]
+    tags = list(tags) + [t for t in (tag, mine) if t is not None and t not in tags]
     return dict(desired, tags=tags)
 
 

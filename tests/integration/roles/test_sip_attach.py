@@ -333,13 +333,16 @@ def test_check_names_exactly_the_connections_and_fields_changed_behind_its_back(
         connections += emulator.call("GET", "/uac_connections",
                                      params={"page[size]": 250, "page[number]": page}).json()["data"]
     by_name = dict((conn["connection_name"], conn) for conn in connections)
-    assert len(by_name) == 1000 and by_name["pbx042-t7"]["tags"] == ["hq", "sip-attach"]
+    # the managed tag, and the owner: the PBX host whose trunk it is
+    assert len(by_name) == 1000 and by_name["pbx042-t7"]["tags"] == ["hq", "sip-attach", "sip-attach:owner=pbx042"]
 
     destination = "20055@%s.sip.telnyx.com" % ASSISTANT
     drifted = {  # connection -> (the change made through the API, the fields the role must name: before, after)
         "pbx003-t0": ({"external_uac_settings": {"transport": "UDP"}},
                       {"external_uac_settings.transport": ("UDP", "TCP")}),
-        "pbx011-t4": ({"tags": ["sip-attach"]}, {"tags": (["sip-attach"], ["hq", "sip-attach"])}),
+        "pbx011-t4": ({"tags": ["sip-attach", "sip-attach:owner=pbx011"]},
+                      {"tags": (["sip-attach", "sip-attach:owner=pbx011"],
+                                ["hq", "sip-attach", "sip-attach:owner=pbx011"])}),
         "pbx020-t9": ({"active": False}, {"active": (False, True)}),
         "pbx031-t2": ({"anchorsite_override": "Ashburn, VA"}, {"anchorsite_override": ("Ashburn, VA", "Chicago, IL")}),
         "pbx045-t5": ({"dtmf_type": "Inband"}, {"dtmf_type": ("Inband", "RFC 2833")}),
@@ -348,8 +351,9 @@ def test_check_names_exactly_the_connections_and_fields_changed_behind_its_back(
         "pbx066-t8": ({"internal_uac_settings": {"destination_uri": destination}},
                       {"internal_uac_settings.destination_uri": (destination,
                                                                  "20668@%s.sip.telnyx.com" % ASSISTANT)}),
-        "pbx070-t3": ({"tags": ["hq", "sip-attach", "portal"]},
-                      {"tags": (["hq", "sip-attach", "portal"], ["hq", "sip-attach"])}),
+        "pbx070-t3": ({"tags": ["hq", "sip-attach", "portal", "sip-attach:owner=pbx070"]},
+                      {"tags": (["hq", "sip-attach", "portal", "sip-attach:owner=pbx070"],
+                                ["hq", "sip-attach", "sip-attach:owner=pbx070"])}),
         "pbx088-t6": ({"active": False, "external_uac_settings": {"username": "ops8886"}},
                       {"active": (False, True), "external_uac_settings.username": ("ops8886", "20886")}),
         "pbx099-t0": ({"dtmf_type": "SIP INFO", "anchorsite_override": "London, UK"},
@@ -383,7 +387,8 @@ def test_check_names_exactly_the_connections_and_fields_changed_behind_its_back(
     assert shown["counts"]["updated"] == 10 and shown["counts"]["unchanged"] == 990 and shown["not_shown"] == 0
     assert sorted(line.split(":", 1)[0] for line in shown["changes"]) == sorted(expected)
     assert "pbx003-t0: updated (external_uac_settings.transport: UDP -> TCP)" in shown["changes"]
-    assert "pbx011-t4: updated (tags: [sip-attach] -> [hq, sip-attach])" in shown["changes"]
+    assert ("pbx011-t4: updated (tags: [sip-attach, sip-attach:owner=pbx011] -> [hq, sip-attach, "
+            "sip-attach:owner=pbx011])") in shown["changes"]
     assert "pbx088-t6: updated (active: false -> true; external_uac_settings.username: ops8886 -> 20886)" \
         in shown["changes"]
     assert "pbx088-t6: updated (active: false -> true; external_uac_settings.username: ops8886 -> 20886)" \

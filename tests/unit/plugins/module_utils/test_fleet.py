@@ -331,7 +331,7 @@ def owned_plan(items, current, **scope):
 
 def test_the_owner_is_recorded_in_a_tag_beside_the_managed_one(api):
     (task,) = owned_plan([trunk("new", owner="pbx-hq")], [], scope="owners", owners=["pbx-hq"])
-    assert task.payload["tags"] == ["sip-attach:owner=pbx-hq", TAG]
+    assert task.payload["tags"] == [TAG, "sip-attach:owner=pbx-hq"]
     assert engine.owners_of(dict(tags=task.payload["tags"]), TAG) == {"pbx-hq"}
     assert engine.owners_of(dict(tags=[TAG, "other:owner=x"]), TAG) == set()
 

@@ -116,8 +116,8 @@ def test_purge_by_owners_keeps_the_connections_of_other_owners(run, api, transpo
                                dict(ITEMS[2], owner="pbx-branch")))
     assert not failed, result
     assert {conn["connection_name"]: conn["tags"] for conn in api.store.values()} == {
-        "pbx-a": ["sip-attach:owner=pbx-hq", TAG], "pbx-b": ["sip-attach:owner=pbx-hq", TAG],
-        "pbx-c": ["sip-attach:owner=pbx-branch", TAG]}
+        "pbx-a": [TAG, "sip-attach:owner=pbx-hq"], "pbx-b": [TAG, "sip-attach:owner=pbx-hq"],
+        "pbx-c": [TAG, "sip-attach:owner=pbx-branch"]}
     del transport.calls[:]
     # a run that knows only pbx-hq's trunks, one of them gone: pbx-branch's connection is not its to delete
     result, failed = run(fleet(dict(ITEMS[0], owner="pbx-hq"), purge=True, purge_scope="owners"))
