@@ -18,7 +18,11 @@ Scenarios:
   playbook doing the same idempotent job (look the name up, then POST or PATCH);
 - the PBX half (benchmarks/pbx.py): 10 local PBX hosts, 5 Asterisk and 5
   Kamailio, 4 trunks each: first rollout, no-change re-run, and the Telnyx-only
-  run of the same trunks beside it.
+  run of the same trunks beside it;
+- AWX job slicing (benchmarks/slicing.py, ``--slicing HOSTS``, 200 by default,
+  2000 at issue 13's full size): 4 jobs at once, each on its quarter of the
+  hosts, one under ansible-runner, sharing one account limit: first rollout and
+  no-change re-run.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.collection_path import collections_root  # noqa: E402
 from benchmarks.pbx import measure_pbx_half  # noqa: E402
+from benchmarks.slicing import measure_slicing  # noqa: E402
 
 KEY = "bench-key"
 LATENCY_MS = 50
@@ -242,6 +247,8 @@ def main() -> int:
     parser.add_argument("--small-hosts", type=int, default=150)
     parser.add_argument("--skip-slow", action="store_true", help="leave out the loop and uri alternatives")
     parser.add_argument("--skip-pbx", action="store_true", help="leave out the PBX half (10 local PBX hosts)")
+    parser.add_argument("--slicing", type=int, default=200, metavar="HOSTS",
+                        help="PBX hosts of the AWX job slicing scenario, 4 jobs at once (issue 13: 2000); 0 leaves it out")
     args = parser.parse_args()
 
     shutil.rmtree(OUT, ignore_errors=True)
@@ -315,6 +322,11 @@ def main() -> int:
         checks.append(("at %d trunks the role is >= 10x faster than the %s playbook" % (small_trunks, name),
                        wall >= 10 * role300, "%.1fx (%.1f s vs %.1f s)" % (wall / role300, wall, role300)))
     notes = []
+    if args.slicing:
+        slice_rows, slice_checks = measure_slicing(OUT / "slicing", args.slicing, Emulator, env, KEY, RATE_LIMIT,
+                                                   children_cpu)
+        rows.extend(slice_rows)
+        checks.extend(slice_checks)
     if not args.skip_pbx:
         pbx_checks, note = measure_pbx_half(OUT / "pbx", measure, Emulator)
         checks.extend(pbx_checks)
@@ -349,6 +361,8 @@ def write_results(rows, checks, args, notes=()):
         lines += ["", "The loop and uri alternatives were left out (`--skip-slow`)."]
     if args.skip_pbx:
         lines += ["", "The PBX half was left out (`--skip-pbx`)."]
+    if not args.slicing:
+        lines += ["", "The AWX job slicing scenario was left out (`--slicing 0`)."]
     lines += [line for note in notes for line in ("", note)]
     (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines) + "\n")
 

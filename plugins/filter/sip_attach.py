@@ -78,7 +78,7 @@ ROLE_VARIABLES = frozenset((
     "sip_attach_asterisk_cli", "sip_attach_asterisk_context", "sip_attach_asterisk_inbound_context",
     "sip_attach_kamailio_kamctl", "sip_attach_kamailio_kamcmd", "sip_attach_pbx_state_dir", "sip_attach_api_key",
     "sip_attach_api_url", "sip_attach_allow_insecure_http", "sip_attach_managed_tag", "sip_attach_purge",
-    "sip_attach_purge_force_with_limit", "sip_attach_purge_force_hosts_without_trunks", "sip_attach_purge_force_all",
+    "sip_attach_purge_departed", "sip_attach_purge_force_hosts_without_trunks", "sip_attach_purge_force_all",
     "sip_attach_report_dir", "sip_attach_no_log", "sip_attach_concurrency", "sip_attach_update_password",
     "sip_attach_show_changes", "sip_attach_wait_for_registration", "sip_attach_registration_timeout",
     "sip_attach_registration_poll_interval", "sip_attach_result", "sip_attach_my_results",
@@ -583,8 +583,11 @@ class Gathered:
         return self.problems + ["%s: %s" % (entry.label, problem)
                                 for entry in self.trunks for problem in entry.problems]
 
-    def items(self):
-        return [entry.item() for entry in self.trunks]
+    def items(self, owners=False):
+        """The connections items; with ``owners``, each present one names its host as its owner."""
+        if not owners:
+            return [entry.item() for entry in self.trunks]
+        return [dict(entry.item(), owner=entry.host) if entry.present else entry.item() for entry in self.trunks]
 
     def rows(self):
         return [entry.row() for entry in self.trunks]
@@ -667,27 +670,63 @@ def _play_level_problems(gathered, play_host, play_trunks, play_defaults, play_p
 
 
 def _purge_problems(gathered, purge, force_all, force_hosts_without_trunks, managed_tag):
-    if not purge:
+    """Why sip_attach_purge (the connections of the play's own hosts) may not run."""
+    if not purge or not gathered.hosts_without_trunks or force_hosts_without_trunks:
         return []
+    return [
+        "sip_attach_purge would delete the connections of hosts that do not define %s: %s. Give each of them "
+        "its %s (an empty list states that a host has no trunks), take them out of the play, or set "
+        "sip_attach_purge_force_hosts_without_trunks: true."
+        % (gathered.trunks_var, _listed(gathered.hosts_without_trunks), gathered.trunks_var)]
+
+
+def _departed_problems(hostvars, gathered, inventory_hosts, limit, workflow, force_all, managed_tag):
+    """Why sip_attach_purge_departed (the connections of PBX hosts that left the inventory) may not run: it is only
+    safe where the play's hosts are provably every PBX host there is."""
     problems = []
-    if gathered.hosts_without_trunks and not force_hosts_without_trunks:
+    refused = "sip_attach_purge_departed is refused"
+    if limit:
         problems.append(
-            "sip_attach_purge would delete the connections of hosts that do not define %s: %s. Give each of them "
-            "its %s (an empty list states that a host has no trunks), take them out of the play, or set "
-            "sip_attach_purge_force_hosts_without_trunks: true."
-            % (gathered.trunks_var, _listed(gathered.hosts_without_trunks), gathered.trunks_var))
+            "%s in a play limited with --limit (%s): the trunks of the hosts outside the limit are not listed, so "
+            "what they own cannot be told from what departed hosts left. Run it without --limit." % (refused, limit))
+    if workflow is not None:
+        problems.append(
+            "%s in an AWX workflow job (awx_workflow_job_id %s): a sliced job template runs as a workflow whose "
+            "slices each see only their part of the inventory, and AWX gives a playbook no way to tell a slice from "
+            "another workflow node. Run it from a job template that is neither sliced nor in a workflow."
+            % (refused, workflow))
+    if inventory_hosts is None:
+        problems.append("%s without the inventory's hosts (groups['all']) to compare the play with." % refused)
+    else:
+        play = set(gathered.views)
+        outside = [host for host in _hosts_list(inventory_hosts, "inventory hosts")
+                   if host not in play and _defines(hostvars, host, gathered.trunks_var)]
+        if outside:
+            problems.append(
+                "%s: the play does not cover every PBX host of the inventory (a hosts: pattern?); these define %s "
+                "and are not in it: %s. Run it from a play over every PBX host."
+                % (refused, gathered.trunks_var, _listed(outside)))
     if not any(entry.present for entry in gathered.trunks) and not force_all:
         problems.append(
-            "sip_attach_purge with no trunk in state present in the whole play would delete every connection "
-            "tagged %r in the account. List the trunks to keep, or set sip_attach_purge_force_all: true to take "
-            "the whole fleet off Telnyx." % (managed_tag,))
+            "%s with no trunk in state present in the whole play: it would delete every connection tagged %r in "
+            "the account. List the trunks to keep, or set sip_attach_purge_force_all: true to take the whole fleet "
+            "off Telnyx." % (refused, managed_tag))
     return problems
+
+
+def _defines(hostvars, host, name):
+    """Whether ``host`` defines the variable ``name`` in the inventory (read raw, nothing templated)."""
+    try:
+        return name in HostView(hostvars, host).raw
+    except AnsibleFilterError:
+        return False
 
 
 def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_trunks=_MISSING, play_defaults=_MISSING,
                      purge=False, purge_force_all=False, purge_force_hosts_without_trunks=False, managed_tag=None,
-                     limit=None, purge_force_with_limit=False, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR,
-                     play_pbx=_MISSING, password_dir=None, rotate_passwords=False, rows=True):
+                     limit=None, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR,
+                     play_pbx=_MISSING, password_dir=None, rotate_passwords=False, rows=True, purge_departed=False,
+                     inventory_hosts=None, workflow=None):
     """Everything the sip_attach role needs before it sends anything, from one pass over the hosts.
 
     Returns ``problems`` (why nothing may be sent; empty when all is well),
@@ -695,7 +734,11 @@ def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_tr
     hold passwords), ``rows`` (one report row per trunk, no password; only
     when ``rows`` is true or there are problems: the report needs them), and for
     the managed PBXs ``pbx_hosts``, ``pbx`` (host -> kind and accounts) and
-    ``generate`` (the passwords to generate on the controller).
+    ``generate`` (the passwords to generate on the controller). For the
+    purges: ``purge_owners`` (the hosts whose connections sip_attach_purge
+    may delete: the hosts read, the play's own PBX hosts in any mode) and
+    ``known_owners`` (with ``purge_departed``: every host of
+    ``inventory_hosts``; the connections of any other owner are departed).
     """
     gathered = Gathered(hostvars, hosts, trunks_var, defaults_var, password_dir, rotate_passwords)
     gathered.warn_unknown_variables()
@@ -703,24 +746,35 @@ def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_tr
     failed = _hosts_list(failed_hosts or [], "failed hosts")
     if failed:
         problems.append("These hosts failed before the rollout (see their errors above): %s." % _listed(failed))
-    if purge and limit and not purge_force_with_limit:
-        problems.append(
-            "sip_attach_purge is refused in a play limited with --limit (%s): it would delete the connections of the "
-            "hosts outside the limit. Purge from an unlimited play, or set sip_attach_purge_force_with_limit: true if "
-            "this limited play still covers every managed trunk." % limit)
     problems.extend(_play_level_problems(gathered, play_host, play_trunks, play_defaults, play_pbx))
-    problems.extend(_purge_problems(gathered, purge, purge_force_all, purge_force_hosts_without_trunks, managed_tag))
+    problems.extend(_purge_problems(gathered, purge or purge_departed, purge_force_all,
+                                    purge_force_hosts_without_trunks, managed_tag))
+    if purge_departed:
+        problems.extend(_departed_problems(hostvars, gathered, inventory_hosts, limit, workflow, purge_force_all,
+                                           managed_tag))
     problems.extend(gathered.all_problems())
     return dict(
         problems=problems,
         message=summary(problems) if problems else None,
-        connections=[] if problems else gathered.items(),
+        connections=[] if problems else gathered.items(owners=True),
         rows=gathered.rows() if rows or problems else [],
         hosts=len(gathered.views),
         pbx_hosts=[] if problems else sorted(gathered.pbx_hosts),
         pbx={} if problems else gathered.pbx(),
         generate=[] if problems else gathered.generate(),
+        purge_owners=[] if problems or not purge else _purge_owners(gathered, purge_force_hosts_without_trunks),
+        known_owners=sorted(set(inventory_hosts or ()) | set(gathered.views)) if purge_departed and not problems
+        else [],
     )
+
+
+def _purge_owners(gathered, force_hosts_without_trunks):
+    """The owners whose connections sip_attach_purge may delete: the play's own hosts (the hosts read), those
+    that do not define their trunks only when forced."""
+    owners = set(gathered.views)
+    if not force_hosts_without_trunks:
+        owners -= set(gathered.hosts_without_trunks)
+    return sorted(owners)
 
 
 def sip_attach_with_passwords(data, passwords):

@@ -210,20 +210,70 @@ def converge_connection(module):
 
 
 # -- many connections ------------------------------------------------------------------------------
-def _with_tag(desired, current, tag):
-    """The desired state with the managed tag added (adoption keeps other tags)."""
+# A managed connection records its owner (the PBX host whose trunk it is) in a tag: <purge_tag>:owner=<owner>.
+OWNER_MARK = ":owner="
+
+
+def owner_tag(purge_tag, owner):
+    """The tag that records ``owner`` on a connection managed under ``purge_tag``."""
+    return "%s%s%s" % (purge_tag, OWNER_MARK, owner)
+
+
+def owners_of(conn, purge_tag):
+    """The owners a connection's tags record under ``purge_tag`` (an empty set: none)."""
+    prefix = purge_tag + OWNER_MARK
+    return set(tag[len(prefix):] for tag in conn.get("tags") or [] if isinstance(tag, str) and tag.startswith(prefix))
+
+
+def _with_tag(desired, current, tag, owner=None):
+    """The desired state with the managed tag added, and ``owner`` recorded in place of any other owner
+    (adoption keeps other tags)."""
     if not tag:
         return desired
     tags = desired.get("tags")
     if tags is None:
         tags = list((current or {}).get("tags") or [])
-    if tag not in tags:
-        tags = list(tags) + [tag]
+    mine = owner_tag(tag, owner) if owner is not None else None
+    if mine is not None:
+        tags = [t for t in tags if t == mine or not (isinstance(t, str) and t.startswith(tag + OWNER_MARK))]
+    tags = list(tags) + [t for t in (tag, mine) if t is not None and t not in tags]
     return dict(desired, tags=tags)
 
 
-def plan_fleet(items, existing, purge=False, purge_tag=None, update_password="on_create"):
-    """A ``Plan`` per typed item, matched by name against ``existing``, plus one per connection to purge."""
+class PurgeScope:
+    """Which of the managed connections that no item names a purge deletes.
+
+    ``all``: every one that carries ``tag``. ``owners``: only those whose
+    recorded owners are all in ``owners`` (a connection with the tag but no
+    owner is never deleted); with ``departed``, also those none of whose
+    recorded owners is in ``known`` (their hosts left), and those with no
+    owner at all (made before owners were recorded).
+    """
+
+    def __init__(self, tag, scope="all", owners=(), departed=False, known=()):
+        self.tag = tag
+        self.scope = scope
+        self.owners = frozenset(owners or ())
+        self.departed = departed
+        self.known = frozenset(known or ())
+
+    def selects(self, conn):
+        if self.tag not in (conn.get("tags") or []):
+            return False
+        if self.scope == "all":
+            return True
+        owners = owners_of(conn, self.tag)
+        if owners and owners <= self.owners:
+            return True
+        return self.departed and not owners & self.known
+
+
+def plan_fleet(items, existing, purge=False, purge_tag=None, update_password="on_create", scope=None):
+    """A ``Plan`` per typed item, matched by name against ``existing``, plus one per connection to purge.
+
+    ``scope`` (a ``PurgeScope``) says which managed connections the purge may delete; by default every one
+    with ``purge_tag``.
+    """
     by_name = {}
     for conn in existing:
         by_name.setdefault(conn.get("connection_name"), []).append(conn)
@@ -241,7 +291,7 @@ def plan_fleet(items, existing, purge=False, purge_tag=None, update_password="on
         adopted = bool(purge_tag) and current is not None and params["state"] == "present" \
             and purge_tag not in (current.get("tags") or [])
         if params["state"] == "present":
-            desired = _with_tag(desired, current, purge_tag)
+            desired = _with_tag(desired, current, purge_tag, params.get("owner"))
         try:
             plan = plan_connection(desired, current, params["state"],
                                    "always" if adopted else params.get("update_password") or update_password, name)
@@ -251,9 +301,10 @@ def plan_fleet(items, existing, purge=False, purge_tag=None, update_password="on
         plan.adopted = adopted
         plans.append(plan)
     if purge:
+        scope = scope or PurgeScope(purge_tag)
         listed = set(params["connection_name"] for params in items)
         for conn in existing:
-            if conn.get("connection_name") not in listed and purge_tag in (conn.get("tags") or []):
+            if conn.get("connection_name") not in listed and scope.selects(conn):
                 plans.append(plan_connection({}, conn, "absent"))
     return plans
 
@@ -363,8 +414,13 @@ def converge_connections(module):
             module.no_log_values.update(options.secret_values(item))
     items = options.validate_items(params["connections"], params["purge"], params["purge_tag"], params["concurrency"],
                                    params)
+    owners = params["purge_owners"]
+    if owners is None:
+        owners = [item["owner"] for item in items if item.get("owner") is not None]
+    scope = PurgeScope(params["purge_tag"], params["purge_scope"], owners, params["purge_departed"],
+                       params["known_owners"])
     existing = Lookup(module.client).all()
-    plans = plan_fleet(items, existing, params["purge"], params["purge_tag"], params["update_password"])
+    plans = plan_fleet(items, existing, params["purge"], params["purge_tag"], params["update_password"], scope)
     if not module.check_mode:
         execute_fleet(module.client, plans, params["concurrency"])
         waited = waited_names(items, params)

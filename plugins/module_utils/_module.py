@@ -44,6 +44,7 @@ from ansible_collections.telnyx.sip.plugins.module_utils._query import SORT_CHOI
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import ValidationError, fields_argument_spec
 
 UPDATE_PASSWORD_CHOICES = ["always", "on_create"]
+PURGE_SCOPES = ["all", "owners"]
 
 
 # -- the connection options -----------------------------------------------------------------------
@@ -145,6 +146,8 @@ def item_spec():
     # per item, over the module's options of the same name
     spec["update_password"] = dict(type="str", choices=UPDATE_PASSWORD_CHOICES, no_log=False)
     spec["wait_for_registration"] = dict(type="bool")
+    # who owns the connection (the sip_attach role: the PBX host), recorded in a tag beside purge_tag
+    spec["owner"] = dict(type="str")
     return spec
 
 
@@ -155,6 +158,10 @@ def fleet_spec():
         purge=dict(type="bool", default=False),
         purge_tag=dict(type="str"),
         purge_force_all=dict(type="bool", default=False),
+        purge_scope=dict(type="str", default="all", choices=PURGE_SCOPES),
+        purge_owners=dict(type="list", elements="str"),
+        purge_departed=dict(type="bool", default=False),
+        known_owners=dict(type="list", elements="str"),
         concurrency=dict(type="int", default=8),
         **dict(behaviour_spec(), **registration_spec())
     )
@@ -269,7 +276,9 @@ def validate_items(items, purge, purge_tag, concurrency, options=None):
         problems.append("purge needs purge_tag: only connections that carry the managed tag are ever deleted")
     if purge_tag is not None and not purge_tag.strip():
         problems.append("purge_tag must not be empty")
-    if purge and purge_tag and not options.get("purge_force_all") and not any(
+    problems.extend(_purge_scope_problems(purge, purge_tag, options))
+    owners_only = options.get("purge_scope") == "owners" and not options.get("purge_departed")
+    if purge and purge_tag and not owners_only and not options.get("purge_force_all") and not any(
             isinstance(item, dict) and item.get("state", "present") == "present" for item in items):
         problems.append("purge with no connection in state present would delete every connection tagged %r in the "
                         "account: list the connections to keep, or set purge_force_all: true to delete them all"
@@ -292,12 +301,42 @@ def validate_items(items, purge, purge_tag, concurrency, options=None):
         if name is not None:
             seen[name] = index
         params, errors = check_item(item, validator)
+        if params is not None and params.get("owner") is not None:
+            errors = errors + _owner_problems(params["owner"], purge_tag)
         problems.extend("%s: %s" % (label, error) for error in errors)
         if params is not None:
             typed.append(params)
     if problems:
         raise ValidationError(problems)
     return typed
+
+
+def _owner_problems(owner, purge_tag):
+    if not purge_tag:
+        return ["owner needs purge_tag: the owner is recorded in the tag <purge_tag>:owner=<owner>"]
+    if not owner.strip():
+        return ["owner must not be empty"]
+    return []
+
+
+def _purge_scope_problems(purge, purge_tag, options):
+    """The purge_scope, purge_owners, purge_departed and known_owners options that do not go together."""
+    problems = []
+    owners_scope = options.get("purge_scope") == "owners"
+    if options.get("purge_owners") is not None and not owners_scope:
+        problems.append("purge_owners is only used with purge_scope: owners")
+    if options.get("purge_departed"):
+        if not (purge and owners_scope):
+            problems.append("purge_departed needs purge: true and purge_scope: owners")
+        if not options.get("known_owners"):
+            problems.append("purge_departed needs known_owners, every owner that still exists (the other owners' "
+                            "connections are deleted)")
+    elif options.get("known_owners") is not None:
+        problems.append("known_owners is only used with purge_departed: true")
+    for name in ("purge_owners", "known_owners"):
+        if any(not (owner or "").strip() for owner in options.get(name) or []):
+            problems.append("%s must not hold an empty owner" % name)
+    return problems
 
 
 def _describe(error):

@@ -197,11 +197,18 @@ def test_removed_trunk_is_purged_and_unmanaged_connections_survive(fleet, emulat
     assert [(row["pbx_host"], row["action"]) for row in purged] == [("", "deleted")]
 
 
-def test_purge_is_refused_in_a_limited_play(fleet, emulator):
-    result = fleet.run("--limit", "pbx00*", role_vars={"sip_attach_purge": True})
-    assert result.rc != 0
-    assert "sip_attach_purge is refused in a play limited with --limit" in result.stdout + result.stderr
-    assert emulator.requests() == []
+def test_purge_in_a_limited_play_deletes_only_the_limited_hosts_removed_trunks(fleet, emulator):
+    fleet.rollout()
+    count = len(emulator.writes())
+    inside = fleet.trunks["pbx005"].pop()  # pbx005 is in the limit
+    outside = fleet.trunks["pbx041"].pop()  # pbx041 is not: its trunk stays until a run that covers it
+    fleet.write_inventory()
+    fleet.rollout("--limit", "pbx00*", role_vars={"sip_attach_purge": True})
+    deleted = [entry["path"] for entry in emulator.writes()[count:]]
+    names = dict((conn["id"], conn["connection_name"]) for conn in
+                 emulator.call("GET", "/uac_connections", params={"page[size]": 250}).json()["data"])
+    assert len(deleted) == 1 and "pbx005-%s" % inside["name"] not in names.values()
+    assert "pbx041-%s" % outside["name"] in names.values() and len(names) == fleet.trunk_count + 1
 
 
 def test_limit_rolls_out_a_wave(fleet, emulator):
@@ -327,13 +334,16 @@ def test_check_names_exactly_the_connections_and_fields_changed_behind_its_back(
         connections += emulator.call("GET", "/uac_connections",
                                      params={"page[size]": 250, "page[number]": page}).json()["data"]
     by_name = dict((conn["connection_name"], conn) for conn in connections)
-    assert len(by_name) == 1000 and by_name["pbx042-t7"]["tags"] == ["hq", "sip-attach"]
+    # the managed tag, and the owner: the PBX host whose trunk it is
+    assert len(by_name) == 1000 and by_name["pbx042-t7"]["tags"] == ["hq", "sip-attach", "sip-attach:owner=pbx042"]
 
     destination = "20055@%s.sip.telnyx.com" % ASSISTANT
     drifted = {  # connection -> (the change made through the API, the fields the role must name: before, after)
         "pbx003-t0": ({"external_uac_settings": {"transport": "UDP"}},
                       {"external_uac_settings.transport": ("UDP", "TCP")}),
-        "pbx011-t4": ({"tags": ["sip-attach"]}, {"tags": (["sip-attach"], ["hq", "sip-attach"])}),
+        "pbx011-t4": ({"tags": ["sip-attach", "sip-attach:owner=pbx011"]},
+                      {"tags": (["sip-attach", "sip-attach:owner=pbx011"],
+                                ["hq", "sip-attach", "sip-attach:owner=pbx011"])}),
         "pbx020-t9": ({"active": False}, {"active": (False, True)}),
         "pbx031-t2": ({"anchorsite_override": "Ashburn, VA"}, {"anchorsite_override": ("Ashburn, VA", "Chicago, IL")}),
         "pbx045-t5": ({"dtmf_type": "Inband"}, {"dtmf_type": ("Inband", "RFC 2833")}),
@@ -342,8 +352,9 @@ def test_check_names_exactly_the_connections_and_fields_changed_behind_its_back(
         "pbx066-t8": ({"internal_uac_settings": {"destination_uri": destination}},
                       {"internal_uac_settings.destination_uri": (destination,
                                                                  "20668@%s.sip.telnyx.com" % ASSISTANT)}),
-        "pbx070-t3": ({"tags": ["hq", "sip-attach", "portal"]},
-                      {"tags": (["hq", "sip-attach", "portal"], ["hq", "sip-attach"])}),
+        "pbx070-t3": ({"tags": ["hq", "sip-attach", "portal", "sip-attach:owner=pbx070"]},
+                      {"tags": (["hq", "sip-attach", "portal", "sip-attach:owner=pbx070"],
+                                ["hq", "sip-attach", "sip-attach:owner=pbx070"])}),
         "pbx088-t6": ({"active": False, "external_uac_settings": {"username": "ops8886"}},
                       {"active": (False, True), "external_uac_settings.username": ("ops8886", "20886")}),
         "pbx099-t0": ({"dtmf_type": "SIP INFO", "anchorsite_override": "London, UK"},
@@ -377,7 +388,8 @@ def test_check_names_exactly_the_connections_and_fields_changed_behind_its_back(
     assert shown["counts"]["updated"] == 10 and shown["counts"]["unchanged"] == 990 and shown["not_shown"] == 0
     assert sorted(line.split(":", 1)[0] for line in shown["changes"]) == sorted(expected)
     assert "pbx003-t0: updated (external_uac_settings.transport: UDP -> TCP)" in shown["changes"]
-    assert "pbx011-t4: updated (tags: [sip-attach] -> [hq, sip-attach])" in shown["changes"]
+    assert ("pbx011-t4: updated (tags: [sip-attach, sip-attach:owner=pbx011] -> [hq, sip-attach, "
+            "sip-attach:owner=pbx011])") in shown["changes"]
     assert "pbx088-t6: updated (active: false -> true; external_uac_settings.username: ops8886 -> 20886)" \
         in shown["changes"]
     assert "pbx088-t6: updated (active: false -> true; external_uac_settings.username: ops8886 -> 20886)" \

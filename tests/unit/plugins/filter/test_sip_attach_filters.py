@@ -262,24 +262,82 @@ def test_purge_is_refused_for_hosts_that_do_not_state_their_trunks():
     assert play_input(hostvars, purge=False)["problems"] == []
 
 
-def test_purge_with_no_present_trunk_is_refused_unless_forced():
+def test_each_item_names_its_host_as_owner_and_the_purge_owners_are_the_play_hosts():
+    hostvars = {"a": {"sip_attach_trunks": [good_trunk(), {"name": "old", "state": "absent"}]},
+                "b": {"sip_attach_trunks": []}, "c": {"sip_attach_trunks": [good_trunk()]}}
+    data = play_input(hostvars, hosts=["a", "b"], purge=True, managed_tag="sip-attach")
+    assert [(item["connection_name"], item.get("owner")) for item in data["connections"]] == [
+        ("a-main", "a"), ("a-old", None)]  # an absent trunk is deleted by name
+    # b states it has no trunks: its connections go too; c is not in the play: its connections are not this purge's
+    assert data["purge_owners"] == ["a", "b"] and data["known_owners"] == []
+    assert play_input(hostvars, hosts=["a"])["purge_owners"] == []  # no purge, no owners to purge
+    # the public filter builds items without owners (uac_connections needs purge_tag for them)
+    assert "owner" not in conns(hostvars, ["a"])[0]
+
+
+def test_purge_of_a_play_with_no_present_trunk_purges_its_hosts_without_force():
     hostvars = {"a": {"sip_attach_trunks": []}, "b": {"sip_attach_trunks": [{"name": "old", "state": "absent"}]}}
     data = play_input(hostvars, purge=True, managed_tag="sip-attach")
-    assert data["problems"] == [
-        "sip_attach_purge with no trunk in state present in the whole play would delete every connection tagged "
-        "'sip-attach' in the account. List the trunks to keep, or set sip_attach_purge_force_all: true to take the "
-        "whole fleet off Telnyx."]
-    forced = play_input(hostvars, purge=True, managed_tag="sip-attach", purge_force_all=True)
-    assert forced["problems"] == []
-    assert forced["connections"] == [{"connection_name": "b-old", "state": "absent"}]
+    assert data["problems"] == [] and data["purge_owners"] == ["a", "b"]
+    assert data["connections"] == [{"connection_name": "b-old", "state": "absent"}]
 
 
-def test_failed_hosts_and_purge_under_limit_are_refused():
+def test_purge_under_limit_is_the_limited_hosts_purge_and_failed_hosts_are_refused():
     hostvars = {"a": {"sip_attach_trunks": [good_trunk()]}}
     data = play_input(hostvars, failed_hosts=["z"], purge=True, limit="pbx0*", managed_tag="t")
-    assert data["problems"][0] == "These hosts failed before the rollout (see their errors above): z."
-    assert data["problems"][1].startswith("sip_attach_purge is refused in a play limited with --limit (pbx0*)")
-    assert play_input(hostvars, purge=True, limit="pbx0*", purge_force_with_limit=True, managed_tag="t")["problems"] == []
+    assert data["problems"] == ["These hosts failed before the rollout (see their errors above): z."]
+    limited = play_input(hostvars, purge=True, limit="pbx0*", managed_tag="t")
+    assert limited["problems"] == [] and limited["purge_owners"] == ["a"]
+
+
+INVENTORY = {"a": {"sip_attach_trunks": [good_trunk()]}, "b": {"sip_attach_trunks": [good_trunk("x", "1002")]},
+             "web": {}}
+
+
+def departed(hosts=("a", "b"), **options):
+    options = dict(dict(inventory_hosts=list(INVENTORY), managed_tag="sip-attach"), **options)
+    return play_input(INVENTORY, hosts=list(hosts), purge_departed=True, **options)
+
+
+def test_the_departed_purge_knows_every_host_of_the_inventory():
+    data = departed()
+    assert data["problems"] == []
+    assert data["known_owners"] == ["a", "b", "web"]
+    assert data["purge_owners"] == []  # the departed purge alone leaves the play's hosts' own connections alone
+    assert departed(purge=True)["purge_owners"] == ["a", "b"]
+
+
+@pytest.mark.parametrize("hosts, options, refusal", [
+    (("a", "b"), dict(limit="a"), "sip_attach_purge_departed is refused in a play limited with --limit (a): the "
+                                  "trunks of the hosts outside the limit are not listed"),
+    (("a",), {}, "sip_attach_purge_departed is refused: the play does not cover every PBX host of the inventory (a "
+                 "hosts: pattern?); these define sip_attach_trunks and are not in it: b."),
+    (("a", "b"), dict(workflow=42), "sip_attach_purge_departed is refused in an AWX workflow job "
+                                    "(awx_workflow_job_id 42): a sliced job template runs as a workflow"),
+    (("a", "b"), dict(inventory_hosts=None), "sip_attach_purge_departed is refused without the inventory's hosts"),
+])
+def test_the_departed_purge_is_refused_where_it_cannot_be_proved_safe(hosts, options, refusal):
+    data = departed(hosts, **options)
+    assert len(data["problems"]) == 1 and data["problems"][0].startswith(refusal), data["problems"]
+    assert data["connections"] == [] and data["known_owners"] == []
+
+
+def test_the_departed_purge_with_no_present_trunk_is_refused_unless_forced():
+    hostvars = {"a": {"sip_attach_trunks": []}}
+    data = play_input(hostvars, purge_departed=True, inventory_hosts=["a"], managed_tag="sip-attach")
+    assert data["problems"] == [
+        "sip_attach_purge_departed is refused with no trunk in state present in the whole play: it would delete "
+        "every connection tagged 'sip-attach' in the account. List the trunks to keep, or set "
+        "sip_attach_purge_force_all: true to take the whole fleet off Telnyx."]
+    forced = play_input(hostvars, purge_departed=True, inventory_hosts=["a"], purge_force_all=True)
+    assert forced["problems"] == [] and forced["known_owners"] == ["a"]
+
+
+def test_the_departed_purge_is_refused_over_hosts_that_do_not_state_their_trunks():
+    data = play_input({"a": {"sip_attach_trunks": [good_trunk()]}, "b": {}}, purge_departed=True,
+                      inventory_hosts=["a", "b"], managed_tag="t")
+    assert [problem.split(":")[0] for problem in data["problems"]] == [
+        "sip_attach_purge would delete the connections of hosts that do not define sip_attach_trunks"]
 
 
 def test_unknown_role_variables_are_warned_about_with_their_hosts(monkeypatch):

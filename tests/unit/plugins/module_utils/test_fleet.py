@@ -63,7 +63,9 @@ def assert_in_order(text, *parts):
 # -- item_spec, validate_items -----------------------------------------------------------------
 def test_item_spec_is_the_connection_fields_with_a_required_name_and_a_state():
     spec = glue.item_spec()
-    assert set(spec) == set(glue.connection_fields_spec()) | {"state", "update_password", "wait_for_registration"}
+    assert set(spec) == set(glue.connection_fields_spec()) | {"state", "update_password", "wait_for_registration",
+                                                              "owner"}
+    assert spec["owner"] == dict(type="str")
     assert spec["update_password"] == dict(type="str", choices=["always", "on_create"], no_log=False)
     assert spec["wait_for_registration"] == dict(type="bool")
     assert spec["connection_name"]["required"] is True
@@ -131,7 +133,7 @@ def test_validate_items_reports_every_problem_at_once():
         "android_push_credential_id, call_cost_in_webhooks, connection_name, default_on_hold_comfort_noise_enabled, "
         "dtmf_type, encode_contact_header_enabled, encrypted_media, external_uac_settings, inbound, "
         "internal_uac_settings, ios_push_credential_id, jitter_buffer, noise_suppression, noise_suppression_details, "
-        "onnet_t38_passthrough_enabled, outbound, password, rtcp_settings, sip_uri_calling_preference, state, tags, "
+        "onnet_t38_passthrough_enabled, outbound, owner, password, rtcp_settings, sip_uri_calling_preference, state, tags, "
         "update_password, user_name, wait_for_registration, webhook_api_version, webhook_event_failover_url, "
         "webhook_event_url, webhook_timeout_secs.; ")
     assert_in_order(
@@ -374,6 +376,111 @@ def test_purge_deletes_every_tagged_duplicate(api):
 def test_without_purge_tagged_unlisted_connections_stay(api):
     stale = existing(api, "stale", tags=[TAG])
     assert plan([trunk("new")], [stale], purge=False)[1:] == []
+
+
+# -- owners: who a managed connection belongs to, and the purges that go by it ------------------------
+def owner(host):
+    return engine.owner_tag(TAG, host)
+
+
+def owned_plan(items, current, **scope):
+    """Plans with items that name their owner, and a purge scoped by ``scope`` (PurgeScope's options)."""
+    typed_items = glue.validate_items(list(items), True, TAG, 8, dict(purge_force_all=True))
+    return engine.plan_fleet(typed_items, current, True, TAG, "on_create", engine.PurgeScope(TAG, **scope))
+
+
+def test_the_owner_is_recorded_in_a_tag_beside_the_managed_one(api):
+    (task,) = owned_plan([trunk("new", owner="pbx-hq")], [], scope="owners", owners=["pbx-hq"])
+    assert task.payload["tags"] == [TAG, "sip-attach:owner=pbx-hq"]
+    assert engine.owners_of(dict(tags=task.payload["tags"]), TAG) == {"pbx-hq"}
+    assert engine.owners_of(dict(tags=[TAG, "other:owner=x"]), TAG) == set()
+
+
+def test_a_connection_made_before_owners_were_recorded_gets_its_owner_on_the_next_run(api):
+    legacy = existing(api, "old", tags=["floor-2", TAG])
+    (task,) = owned_plan([trunk("old", owner="pbx-hq")], [legacy], scope="owners", owners=["pbx-hq"])
+    assert (task.action, task.method) == ("updated", "PATCH")
+    assert task.payload == dict(tags=["floor-2", TAG, owner("pbx-hq")])
+    # recorded: the next run leaves it alone
+    (again,) = owned_plan([trunk("old", owner="pbx-hq")], [dict(legacy, tags=task.payload["tags"])],
+                          scope="owners", owners=["pbx-hq"])
+    assert again.action == "unchanged"
+
+
+def test_a_trunk_that_moves_to_another_host_changes_owner(api):
+    moved = existing(api, "shared-trunk", tags=[TAG, owner("pbx-old")])
+    (task,) = owned_plan([trunk("shared-trunk", owner="pbx-new")], [moved], scope="owners", owners=["pbx-new"])
+    assert task.payload == dict(tags=[TAG, owner("pbx-new")])
+
+
+def test_purge_by_owners_deletes_only_the_unlisted_connections_of_those_owners(api):
+    mine = existing(api, "pbx-a-t0", tags=[TAG, owner("pbx-a")])
+    removed = existing(api, "pbx-a-t1", tags=[TAG, owner("pbx-a")])
+    other_slice = existing(api, "pbx-z-t0", tags=[TAG, owner("pbx-z")])
+    legacy = existing(api, "pbx-a-t9", tags=[TAG])  # made before owners were recorded
+    foreign = existing(api, "pbx-a-t8", tags=[owner("pbx-a")])  # not managed: the owner tag alone is not enough
+    tasks = owned_plan([trunk("pbx-a-t0", owner="pbx-a")], [mine, removed, other_slice, legacy, foreign],
+                       scope="owners", owners=["pbx-a"])
+    assert [(t.name, t.action) for t in tasks] == [("pbx-a-t0", "unchanged"), ("pbx-a-t1", "deleted")]
+
+
+def test_an_owner_with_no_trunk_left_loses_every_connection_it_owns(api):
+    one = existing(api, "pbx-a-t0", tags=[TAG, owner("pbx-a")])
+    two = existing(api, "pbx-a-t1", tags=[TAG, owner("pbx-a")])
+    kept = existing(api, "pbx-b-t0", tags=[TAG, owner("pbx-b")])
+    tasks = owned_plan([], [one, two, kept], scope="owners", owners=["pbx-a"])
+    assert [(t.name, t.action) for t in tasks] == [("pbx-a-t0", "deleted"), ("pbx-a-t1", "deleted")]
+
+
+def test_a_connection_that_records_an_owner_outside_the_purge_is_kept(api):
+    both = existing(api, "odd", tags=[TAG, owner("pbx-a"), owner("pbx-z")])  # tagged twice by hand
+    assert owned_plan([], [both], scope="owners", owners=["pbx-a"]) == []
+    assert [t.action for t in owned_plan([], [both], scope="owners", owners=["pbx-a", "pbx-z"])] == ["deleted"]
+
+
+def test_the_departed_purge_deletes_what_no_known_owner_has_and_what_has_no_owner(api):
+    current = existing(api, "pbx-a-t0", tags=[TAG, owner("pbx-a")])
+    elsewhere = existing(api, "pbx-b-t0", tags=[TAG, owner("pbx-b")])  # a known host outside the purged owners
+    departed = existing(api, "pbx-gone-t0", tags=[TAG, owner("pbx-gone")])
+    legacy = existing(api, "pbx-old-t0", tags=[TAG])
+    unmanaged = existing(api, "pbx-gone-t1", tags=[owner("pbx-gone")])
+    tasks = owned_plan([trunk("pbx-a-t0", owner="pbx-a")], [current, elsewhere, departed, legacy, unmanaged],
+                       scope="owners", owners=["pbx-a"], departed=True, known=["pbx-a", "pbx-b"])
+    assert [(t.name, t.action) for t in tasks] == [
+        ("pbx-a-t0", "unchanged"), ("pbx-gone-t0", "deleted"), ("pbx-old-t0", "deleted")]
+
+
+def test_the_scope_all_is_the_purge_by_tag_alone(api):
+    owned = existing(api, "pbx-z-t0", tags=[TAG, owner("pbx-z")])
+    legacy = existing(api, "old", tags=[TAG])
+    assert [t.name for t in owned_plan([], [owned, legacy], scope="all")] == ["pbx-z-t0", "old"]
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(purge_owners=["a"]), "purge_owners is only used with purge_scope: owners"),
+    (dict(purge_scope="owners", purge_departed=True), "purge_departed needs known_owners, every owner that still "
+                                                      "exists (the other owners' connections are deleted)"),
+    (dict(purge_departed=True, known_owners=["a"]), "purge_departed needs purge: true and purge_scope: owners"),
+    (dict(known_owners=["a"]), "known_owners is only used with purge_departed: true"),
+    (dict(purge_scope="owners", purge_owners=["a", " "]), "purge_owners must not hold an empty owner"),
+])
+def test_purge_scope_options_that_do_not_go_together_are_refused(options, message):
+    assert problems([trunk("a")], purge=True, purge_tag=TAG, options=options) == message
+
+
+def test_an_owner_needs_the_managed_tag_and_a_name():
+    assert problems([trunk("a", owner="pbx-a")]) == (
+        "connections[0] (a): owner needs purge_tag: the owner is recorded in the tag <purge_tag>:owner=<owner>")
+    assert problems([trunk("a", owner="")], purge_tag=TAG) == "connections[0] (a): owner must not be empty"
+
+
+def test_purge_by_owners_with_no_present_item_is_the_owners_statement_not_a_refusal():
+    options = dict(purge_scope="owners", purge_owners=["pbx-a"])
+    assert glue.validate_items([], True, TAG, 8, options) == []
+    # the departed purge reaches beyond the listed owners: the refusal holds
+    options.update(purge_departed=True, known_owners=["pbx-a"])
+    assert problems([], purge=True, purge_tag=TAG, options=options).startswith(
+        "purge with no connection in state present would delete every connection tagged")
 
 
 # -- execute_fleet --------------------------------------------------------------------------------

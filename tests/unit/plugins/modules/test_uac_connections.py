@@ -111,6 +111,29 @@ def test_purge_deletes_only_what_carries_the_tag(run, rolled_out, api, transport
     assert foreign["id"] in api.store and untagged["id"] in api.store
 
 
+def test_purge_by_owners_keeps_the_connections_of_other_owners(run, api, transport):
+    result, failed = run(fleet(*[dict(item, owner="pbx-hq") for item in ITEMS[:2]],
+                               dict(ITEMS[2], owner="pbx-branch")))
+    assert not failed, result
+    assert {conn["connection_name"]: conn["tags"] for conn in api.store.values()} == {
+        "pbx-a": [TAG, "sip-attach:owner=pbx-hq"], "pbx-b": [TAG, "sip-attach:owner=pbx-hq"],
+        "pbx-c": [TAG, "sip-attach:owner=pbx-branch"]}
+    del transport.calls[:]
+    # a run that knows only pbx-hq's trunks, one of them gone: pbx-branch's connection is not its to delete
+    result, failed = run(fleet(dict(ITEMS[0], owner="pbx-hq"), purge=True, purge_scope="owners"))
+    assert not failed, result
+    assert [(line["connection_name"], line["action"]) for line in result["results"]] == [
+        ("pbx-a", "unchanged"), ("pbx-b", "deleted")]
+    assert names(api) == ["pbx-a", "pbx-c"]
+
+
+def test_purge_scope_options_are_checked_before_any_request(run, api, transport):
+    result, failed = run(fleet(*ITEMS, purge=True, purge_departed=True))
+    assert failed and transport.calls == []
+    assert result["msg"] == ("purge_departed needs purge: true and purge_scope: owners; purge_departed needs "
+                             "known_owners, every owner that still exists (the other owners' connections are deleted)")
+
+
 def test_purge_without_purge_tag_fails_before_any_request(run, api, transport):
     result, failed = run(dict(connections=[ITEMS[0]], purge=True))
     assert failed and result["msg"] == \
