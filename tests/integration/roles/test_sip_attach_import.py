@@ -204,21 +204,30 @@ def test_an_account_made_by_hand_is_imported_adopted_once_then_left_alone(accoun
     assert all(line.endswith(": unchanged") for line in again.task(
         "Say what was imported, what was not, and what comes next")["msg"][1:5])
 
-    # First run of the role: adoption, one PATCH per connection that lacked the managed tag
+    # First run of the role: one PATCH per imported connection. Adoption (the managed tag was missing) sends the
+    # managed tag, the owner tag (the PBX host the trunk was imported under) and the password, nothing else; a
+    # connection that already had the managed tag (made by an older release) only gains its owner tag.
     account.mark()
     first = account.run_role()
     assert first.rc == 0, first.stdout + first.stderr
-    adoptable = dict((cid, conn) for cid, conn in before.items()
-                     if conn["connection_name"] not in ("shared-trunk", "no-proxy-yet") and TAG not in conn["tags"])
-    assert 30 < len(adoptable) < 50
+    imported = dict((cid, conn) for cid, conn in before.items()
+                    if conn["connection_name"] not in ("shared-trunk", "no-proxy-yet"))
+    adoptable = dict((cid, conn) for cid, conn in imported.items() if TAG not in conn["tags"])
+    owned_only = dict((cid, conn) for cid, conn in imported.items() if TAG in conn["tags"])
+    assert 30 < len(adoptable) < 50 and len(owned_only) > 0
     writes = account.writes()
-    assert sorted(entry["path"] for entry in writes) == sorted("/v2/uac_connections/%s" % cid for cid in adoptable)
+    assert sorted(entry["path"] for entry in writes) == sorted("/v2/uac_connections/%s" % cid for cid in imported)
     for entry in writes:
         assert entry["method"] == "PATCH" and entry["status"] == 200
-        current = adoptable[entry["path"].rsplit("/", 1)[1]]
+        cid = entry["path"].rsplit("/", 1)[1]
+        current = imported[cid]
         body = entry["body"]
+        owner = "%s:owner=%s" % (TAG, sip_host(current))
+        if cid in owned_only:
+            assert body == {"tags": current["tags"] + [owner]}, body
+            continue
         assert sorted(body) == ["external_uac_settings", "tags"], body
-        assert body["tags"] == current["tags"] + [TAG]
+        assert body["tags"] == current["tags"] + [TAG, owner]
         sent = dict(body["external_uac_settings"])
         assert sent.pop("password") == account.passwords[variable_of[current["connection_name"]]]
         # the nested object is sent whole (the API replaces it): every other value exactly as it was
@@ -227,10 +236,10 @@ def test_an_account_made_by_hand_is_imported_adopted_once_then_left_alone(accoun
     # the role's run_once tasks run on the play's first host
     shown = first.task("telnyx.sip.sip_attach : Show what changed (or would change, in check mode)",
                        host=next(iter(hosts)))["msg"]
-    assert int(shown["adopted"]) == len(adoptable) and shown["counts"]["updated"] == len(adoptable)
+    assert int(shown["adopted"]) == len(adoptable) and shown["counts"]["updated"] == len(imported)
     rows = account.report_rows()
     assert sorted(row["id"] for row in rows if row["adopted"] == "True") == sorted(adoptable)
-    assert all(row["action"] == "unchanged" for row in rows if row["id"] not in adoptable)
+    assert sorted(row["id"] for row in rows if row["action"] == "updated") == sorted(imported)
     after = account.connections()
     assert all(TAG in after[cid]["tags"] for cid in adoptable)
     assert [after[cid] for cid in shared_ids] == [before[cid] for cid in shared_ids]  # listed, and left alone
