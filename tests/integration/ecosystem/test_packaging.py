@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.ecosystem.conftest import BAIT, run, tool_env, venv_tool, work_tree_files
+from tests.integration.ecosystem.helpers import BAIT, run, tool_env, venv_tool, work_tree_files
 
 pytestmark = pytest.mark.integration
 

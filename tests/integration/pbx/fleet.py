@@ -11,7 +11,7 @@ import sys
 
 import yaml
 
-from tests.integration.conftest import PlaybookRunner
+from tests.integration.harness import PlaybookRunner
 
 APP = "assistant-3fa85f64-5717-4562-b3fc-2c963f66afa6"
 
