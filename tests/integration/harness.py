@@ -32,7 +32,6 @@ START_TIMEOUT = 60  # seconds; Prism takes a few seconds to load the spec
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 
 
-
 def spec_path():
     folder = os.environ.get("TELNYX_SPEC_DIR") or REPO_ROOT.parent / "shared" / "telnyx-api"
     return Path(folder) / SPEC_NAME
