@@ -20,9 +20,20 @@ Scenarios:
   Kamailio, 4 trunks each: first rollout, no-change re-run, and the Telnyx-only
   run of the same trunks beside it;
 - AWX job slicing (benchmarks/slicing.py, ``--slicing HOSTS``, 200 by default,
-  2000 at issue 13's full size): 4 jobs at once, each on its quarter of the
+  2000 at issue 13's full size and with ``--full``): 4 jobs at once, each on its quarter of the
   hosts, one under ansible-runner, sharing one account limit: first rollout and
   no-change re-run.
+- large fleets (issue 13): the role in the localhost mode (``sip_attach_hosts``,
+  a play on localhost) at each size of ``--fleet`` (500 and 2,000 hosts by
+  default; ``--full``: 500 and 5,000, and the per-host mode at 500 and 2,000 beside
+  it), 2 trunks a host, against an emulator of its own (same latency and rate
+  limit): the floor (one task on localhost with the inventory loaded), the
+  first rollout and the no-change re-run, each host's share of the time
+  (wall minus floor, over hosts), and the peak memory of the controller (the
+  summed RSS of ansible-playbook and every process under it, sampled).
+
+``make bench`` runs the default set (a few minutes); ``make bench
+BENCH_ARGS=--full`` the full-size one that RESULTS.md is written from.
 """
 from __future__ import annotations
 
@@ -36,6 +47,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -44,12 +56,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.collection_path import collections_root  # noqa: E402
+from benchmarks import fleet  # noqa: E402
 from benchmarks.pbx import measure_pbx_half  # noqa: E402
 from benchmarks.slicing import measure_slicing  # noqa: E402
 
 KEY = "bench-key"
 LATENCY_MS = 50
 RATE_LIMIT = 100
+PAGE_SIZE = 250  # the API's largest page: a no-change run reads ceil(connections / 250) pages
+MEMORY_LIMIT_MIB = 1024
 OUT = ROOT / "benchmarks" / "output"
 # Every (host, trunk) pair of the inventory, as a hand-written playbook gathers them.
 PAIRS = ('"{% set out = [] %}{% for h in groups[\'pbx\'] %}{% for t in hostvars[h].sip_attach_trunks %}'
@@ -126,6 +141,11 @@ def write_playbooks(base: Path) -> dict:
                  "    - ansible.builtin.debug:\n        msg: one task\n      run_once: true\n",
         "per_host_step": "- hosts: pbx\n  gather_facts: false\n  roles:\n    - validate_only\n",
         "role": "- hosts: pbx\n  gather_facts: false\n  roles:\n    - role: telnyx.sip.sip_attach\n",
+        # the localhost mode, and its floor: one task on localhost with the same inventory loaded
+        "fleet": "- hosts: localhost\n  gather_facts: false\n  roles:\n    - role: telnyx.sip.sip_attach\n"
+                 "      vars:\n        sip_attach_hosts: \"{{ groups['pbx'] }}\"\n",
+        "fleet_floor": "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+                       "    - ansible.builtin.debug:\n        msg: one task\n",
         "loop": """\
 - hosts: localhost
   connection: local
@@ -205,8 +225,57 @@ def children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
+class PeakMemory:
+    """The peak summed RSS of a process and every process under it, sampled from /proc (Linux) every 0.2 s.
+
+    The workers Ansible forks share pages with the controller until they write them, so the sum counts shared
+    pages once per process: an upper bound of what the controller holds.
+    """
+
+    def __init__(self, pid, interval=0.2):
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _tree_rss(root):
+        children = collections.defaultdict(list)
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open("/proc/%s/stat" % entry) as handle:
+                        children[int(handle.read().rsplit(")", 1)[1].split()[1])].append(int(entry))
+                except (OSError, IndexError, ValueError):
+                    continue
+        tree, todo = set(), [root]
+        while todo:
+            pid = todo.pop()
+            if pid not in tree:
+                tree.add(pid)
+                todo.extend(children.get(pid, ()))
+        total = 0
+        for pid in tree:
+            try:
+                with open("/proc/%d/statm" % pid) as handle:
+                    total += int(handle.read().split()[1]) * resource.getpagesize()
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._tree_rss(self.pid))
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 1048576.0
+
+
 def run_play(playbook: Path, inventory: Path, env: dict, emulator: Emulator, check=False, extra=(), recap=None):
-    """(wall s, controller CPU s, requests by method) of one ansible-playbook run.
+    """(wall s, controller CPU s, requests by method, peak memory MiB) of one ansible-playbook run.
 
     ``recap``, a dict, receives the changed count of each host from the play recap.
     """
@@ -215,20 +284,23 @@ def run_play(playbook: Path, inventory: Path, env: dict, emulator: Emulator, che
     if check:
         cmd.append("--check")
     cpu0, t0 = children_cpu(), time.monotonic()
-    done = subprocess.run(cmd, cwd=playbook.parent, env=env, capture_output=True, text=True, check=False)
-    wall, cpu = time.monotonic() - t0, children_cpu() - cpu0
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
-        raise SystemExit("%s failed (rc %s)" % (playbook.name, done.returncode))
+    proc = subprocess.Popen(cmd, cwd=playbook.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    memory = PeakMemory(proc.pid)
+    stdout, stderr = proc.communicate()
+    wall, cpu, peak = time.monotonic() - t0, children_cpu() - cpu0, memory.stop()
+    if proc.returncode != 0:
+        sys.stderr.write(stdout[-4000:] + stderr[-4000:])
+        raise SystemExit("%s failed (rc %s)" % (playbook.name, proc.returncode))
     if recap is not None:
-        for line in done.stdout.splitlines():
+        for line in stdout.splitlines():
             fields = line.split()
             if len(fields) > 3 and fields[1] == ":" and fields[3].startswith("changed="):
                 recap[fields[0]] = int(fields[3].split("=", 1)[1])
     log = emulator.requests()[before_log:]
     methods = collections.Counter(r["method"] for r in log)
     methods.update("%s %s" % (r["method"], r["status"]) for r in log)
-    return wall, cpu, dict(methods)
+    return wall, cpu, dict(methods), peak
 
 
 def fmt_methods(methods):
@@ -247,10 +319,24 @@ def main() -> int:
     parser.add_argument("--small-hosts", type=int, default=150)
     parser.add_argument("--skip-slow", action="store_true", help="leave out the loop and uri alternatives")
     parser.add_argument("--skip-pbx", action="store_true", help="leave out the PBX half (10 local PBX hosts)")
-    parser.add_argument("--slicing", type=int, default=200, metavar="HOSTS",
-                        help="PBX hosts of the AWX job slicing scenario, 4 jobs at once (issue 13: 2000); 0 leaves it out")
+    parser.add_argument("--slicing", type=int, default=None, metavar="HOSTS",
+                        help="PBX hosts of the AWX job slicing scenario, 4 jobs at once (default 200; --full: 2000, issue 13's size); 0 leaves it out")
+    parser.add_argument("--full", action="store_true",
+                        help="full size: the localhost mode at 500 and 5,000 PBX hosts (10,000 trunks), and the "
+                             "per-host mode at 500 and 2,000 beside it (RESULTS.md is written from this run)")
+    parser.add_argument("--fleet", type=_sizes, default=None,
+                        help="PBX host counts of the localhost mode, e.g. 500,2000 (the default; --full: 500,5000)")
+    parser.add_argument("--per-host-fleet", type=_sizes, default=None,
+                        help="PBX host counts of the per-host mode beside it (default none; --full: 500,2000)")
     args = parser.parse_args()
+    if args.fleet is None:
+        args.fleet = [500, 5000] if args.full else [500, 2000]
+    if args.per_host_fleet is None:
+        args.per_host_fleet = [500, 2000] if args.full else []
+    if args.slicing is None:
+        args.slicing = 2000 if args.full else 200
 
+    args.load = "%.2f, %.2f, %.2f (1, 5, 15 min)" % os.getloadavg()
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
     books = write_playbooks(OUT)
@@ -263,19 +349,25 @@ def main() -> int:
                ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
     rows = []
 
-    def measure(label, book, inventory, trunks=None, repeat=1, target=None, **kw):
+    def record(label, book, inventory, trunks=None, repeat=1, target=None, **kw):
         # A baseline is the fastest of `repeat` runs: noise only ever adds time, and a low
         # baseline makes the targets stricter, not looser. `book` is a scenario's name or a playbook's path;
-        # `target` another emulator than the main one.
+        # `target` another emulator than the main one. Returns the row.
         play_env = dict(env, TELNYX_BASE_URL=target.url + "/v2") if target else env
         runs = [run_play(books.get(book, book), inventory, play_env, target or emulator, **kw)
                 for _attempt in range(repeat)]
-        wall, cpu, methods = min(runs, key=lambda run: run[0])
+        wall, cpu, methods, memory = min(runs, key=lambda run: run[0])
         if repeat > 1:
             label += " (fastest of %d)" % repeat
-        rows.append(dict(label=label, wall=wall, cpu=cpu, methods=methods, trunks=trunks))
-        print("%-58s wall %7.1f s  cpu %7.1f s  requests: %s" % (label, wall, cpu, fmt_methods(methods)), flush=True)
-        return wall, methods
+        row = dict(label=label, wall=wall, cpu=cpu, methods=methods, trunks=trunks, memory=memory)
+        rows.append(row)
+        print("%-64s wall %7.1f s  cpu %7.1f s  memory %5.0f MiB  requests: %s"
+              % (label, wall, cpu, memory, fmt_methods(methods)), flush=True)
+        return row
+
+    def measure(*a, **kw):
+        row = record(*a, **kw)
+        return row["wall"], row["methods"]
 
     def wall_of(*a, **kw):
         return measure(*a, **kw)[0]
@@ -331,14 +423,28 @@ def main() -> int:
         pbx_checks, note = measure_pbx_half(OUT / "pbx", measure, Emulator)
         checks.extend(pbx_checks)
         notes.extend([note] if note else [])
-    write_results(rows, checks, args, notes)
+    sizes = []
+    large = Emulator()
+    try:
+        for hosts in args.fleet:
+            sizes.append(fleet.measure_size(OUT / "fleet", hosts, "localhost", record, large, write_inventory))
+        for hosts in args.per_host_fleet:
+            sizes.append(fleet.measure_size(OUT / "fleet", hosts, "per-host", record, large, write_inventory))
+    finally:
+        large.stop()
+    checks.extend(fleet.checks_of(sizes, RATE_LIMIT, PAGE_SIZE, MEMORY_LIMIT_MIB))
+    write_results(rows, checks, args, notes, fleet.table(sizes))
     missed = [check[0] for check in checks if not check[1]]
     for name, ok, detail in checks:
         print("%s %s: %s" % ("MET   " if ok else "MISSED", name, detail))
     return 1 if missed else 0
 
 
-def write_results(rows, checks, args, notes=()):
+def _sizes(text):
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def write_results(rows, checks, args, notes=(), sizes_table=()):
     lines = [
         "# Benchmark results",
         "",
@@ -347,13 +453,23 @@ def write_results(rows, checks, args, notes=()):
         "- Machine: %s, %d cores, Python %s; emulator with `--latency-ms %d --rate-limit %d`."
         % (platform.machine(), os.cpu_count() or 0, platform.python_version(), LATENCY_MS, RATE_LIMIT),
         "- Controller CPU = user + system time of `ansible-playbook` and every process it ran.",
+        "- Peak memory = the highest sum of the resident memory of `ansible-playbook` and every process under it,",
+        "  sampled every 0.2 s (the forked workers share pages with the controller: an upper bound).",
         "- Requests by method come from the emulator's log.",
+        "- %s run (`make bench%s`); load average before the run: %s." % (
+            "Full-size" if args.full else "Default", " BENCH_ARGS=--full" if args.full else "", args.load),
         "",
-        "| scenario | wall (s) | controller CPU (s) | API requests |",
-        "| --- | ---: | ---: | --- |",
+        "| scenario | wall (s) | controller CPU (s) | peak memory (MiB) | API requests |",
+        "| --- | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
-        lines.append("| %s | %.1f | %.1f | %s |" % (row["label"], row["wall"], row["cpu"], fmt_methods(row["methods"])))
+        lines.append("| %s | %.1f | %.1f | %.0f | %s |"
+                     % (row["label"], row["wall"], row["cpu"], row["memory"], fmt_methods(row["methods"])))
+    if sizes_table:
+        lines += ["", "## Large fleets: the localhost mode (`sip_attach_hosts`) by size", "",
+                  "2 trunks a PBX host. A host's share = (wall - floor) / PBX hosts, the floor being one task in the "
+                  "same kind of play with the same inventory (what Ansible costs before the role does anything).",
+                  ""] + list(sizes_table)
     lines += ["", "## Targets", "", "| target | result | met |", "| --- | --- | --- |"]
     for name, ok, detail in checks:
         lines.append("| %s | %s | %s |" % (name, detail, "yes" if ok else "**no**"))

@@ -36,7 +36,7 @@ from ansible.module_utils.six import string_types
 from ansible.utils.display import Display
 
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
-from ansible_collections.telnyx.sip.plugins.module_utils._engine import ACTIONS
+from ansible_collections.telnyx.sip.plugins.module_utils._engine import ACTIONS, not_registered_message
 from ansible_collections.telnyx.sip.plugins.module_utils._module import check_item, item_validator
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import SECRET_SHOWN
 
@@ -81,7 +81,7 @@ ROLE_VARIABLES = frozenset((
     "sip_attach_purge_departed", "sip_attach_purge_force_hosts_without_trunks", "sip_attach_purge_force_all",
     "sip_attach_report_dir", "sip_attach_no_log", "sip_attach_concurrency", "sip_attach_update_password",
     "sip_attach_show_changes", "sip_attach_wait_for_registration", "sip_attach_registration_timeout",
-    "sip_attach_registration_poll_interval", "sip_attach_result", "sip_attach_my_results",
+    "sip_attach_registration_poll_interval", "sip_attach_result", "sip_attach_my_results", "sip_attach_hosts",
 ))
 MAX_LISTED = 25
 PLACEHOLDER_PASSWORD = "(generated on the first real run)"
@@ -116,7 +116,7 @@ class HostView:
         self.host = host
         raw_get = getattr(hostvars, "raw_get", None)
         # a plain dict of dicts (unit tests, or already templated data) has no raw_get
-        self.raw = raw_get(host) if raw_get is not None else hostvars[host]
+        self.raw = raw_get(host) if raw_get is not None else (hostvars[host] if host in hostvars else None)
         if not isinstance(self.raw, Mapping):
             raise AnsibleFilterError("host %r is not in the inventory" % (host,))
         self._templated = None
@@ -646,10 +646,15 @@ def sip_attach_connections(hostvars, hosts, trunks_var=TRUNKS_VAR, defaults_var=
     return gathered.items()
 
 
-def _play_level_problems(gathered, play_host, play_trunks, play_defaults, play_pbx=_MISSING):
+def _play_level_problems(gathered, hostvars, play_host, play_trunks, play_defaults, play_pbx=_MISSING):
     """Trunks, defaults or the PBX kind that the play sets above the inventory, where the role cannot read them per
-    host."""
+    host (in the localhost mode, ``play_host`` is the controller, not one of the hosts read)."""
     view = gathered.views.get(play_host)
+    if view is None and play_host is not None:
+        try:
+            view = HostView(hostvars, play_host)
+        except AnsibleFilterError:
+            return []
     if view is None:
         return []
     problems = []
@@ -722,14 +727,57 @@ def _defines(hostvars, host, name):
         return False
 
 
+FLEET_VAR = "sip_attach_hosts"
+
+
+def fleet_hosts_of_play(play_hosts, fleet_hosts=None, limit_hosts=None):
+    """The hosts whose trunks the role converges (its own hosts, for purge too), and the problems of choosing them.
+
+    The per-host mode: the play's hosts. The localhost mode (``fleet_hosts``,
+    from ``sip_attach_hosts``): a play of one host (the controller) converges
+    the trunks of the hosts it lists, less those outside ``--limit``
+    (``limit_hosts``: the hosts the limit matches, None when there is none).
+    """
+    play_hosts = _hosts_list(play_hosts)
+    if fleet_hosts is None:
+        return play_hosts, []
+    problems = []
+    if isinstance(fleet_hosts, string_types) or not isinstance(fleet_hosts, (list, tuple)) \
+            or not all(isinstance(host, string_types) for host in fleet_hosts):
+        return [], ["%s must be a list of inventory host names, such as \"{{ groups['pbx'] }}\"" % FLEET_VAR]
+    if len(play_hosts) != 1:
+        problems.append(
+            "%s (the localhost mode) runs the role once, on the controller, for the hosts it lists: run it in a play "
+            "on localhost (hosts: localhost), or leave it unset to run the role on the PBX hosts themselves; this "
+            "play has %d hosts (%s)" % (FLEET_VAR, len(play_hosts), _listed(play_hosts)))
+    hosts = list(dict.fromkeys(fleet_hosts))
+    if limit_hosts is not None:
+        limited = set(_hosts_list(limit_hosts, "hosts of the limit"))
+        hosts = [host for host in hosts if host in limited]
+    return hosts, problems
+
+
+def _localhost_mode_problems(gathered):
+    """Managed PBXs need tasks on their own hosts, which the localhost mode does not run."""
+    if not gathered.pbx_hosts:
+        return []
+    return ["%s (the localhost mode) converges the Telnyx side only, and these hosts have a PBX the role configures "
+            "through their own connection (%s: asterisk or kamailio): %s. Roll them out with a play on the PBX hosts "
+            "(leave %s unset), or converge only their Telnyx side with -e %s=none."
+            % (FLEET_VAR, PBX_VAR, _listed(sorted(gathered.pbx_hosts)), FLEET_VAR, PBX_VAR)]
+
+
 def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_trunks=_MISSING, play_defaults=_MISSING,
                      purge=False, purge_force_all=False, purge_force_hosts_without_trunks=False, managed_tag=None,
                      limit=None, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR,
                      play_pbx=_MISSING, password_dir=None, rotate_passwords=False, rows=True, purge_departed=False,
-                     inventory_hosts=None, workflow=None):
+                     inventory_hosts=None, workflow=None, fleet_hosts=None, limit_hosts=None):
     """Everything the sip_attach role needs before it sends anything, from one pass over the hosts.
 
-    Returns ``problems`` (why nothing may be sent; empty when all is well),
+    ``hosts`` are the play's hosts; with ``fleet_hosts`` (the localhost mode)
+    the trunks are those of the hosts it lists (see ``fleet_hosts_of_play``).
+    Returns ``hosts`` (the hosts whose trunks were read: the role's own),
+    ``problems`` (why nothing may be sent; empty when all is well),
     ``connections`` (the module's items, empty when there are problems: they
     hold passwords), ``rows`` (one report row per trunk, no password; only
     when ``rows`` is true or there are problems: the report needs them), and for
@@ -740,13 +788,15 @@ def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_tr
     ``known_owners`` (with ``purge_departed``: every host of
     ``inventory_hosts``; the connections of any other owner are departed).
     """
+    hosts, problems = fleet_hosts_of_play(hosts, fleet_hosts, limit_hosts)
     gathered = Gathered(hostvars, hosts, trunks_var, defaults_var, password_dir, rotate_passwords)
     gathered.warn_unknown_variables()
-    problems = []
+    if fleet_hosts is not None:
+        problems.extend(_localhost_mode_problems(gathered))
     failed = _hosts_list(failed_hosts or [], "failed hosts")
     if failed:
         problems.append("These hosts failed before the rollout (see their errors above): %s." % _listed(failed))
-    problems.extend(_play_level_problems(gathered, play_host, play_trunks, play_defaults, play_pbx))
+    problems.extend(_play_level_problems(gathered, hostvars, play_host, play_trunks, play_defaults, play_pbx))
     problems.extend(_purge_problems(gathered, purge or purge_departed, purge_force_all,
                                     purge_force_hosts_without_trunks, managed_tag))
     if purge_departed:
@@ -758,7 +808,7 @@ def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_tr
         message=summary(problems) if problems else None,
         connections=[] if problems else gathered.items(owners=True),
         rows=gathered.rows() if rows or problems else [],
-        hosts=len(gathered.views),
+        hosts=list(gathered.views),
         pbx_hosts=[] if problems else sorted(gathered.pbx_hosts),
         pbx={} if problems else gathered.pbx(),
         generate=[] if problems else gathered.generate(),
@@ -885,6 +935,44 @@ def _result_lines(result):
     if not isinstance(lines, list):
         return {}, []
     return dict((line.get("connection_name"), line) for line in lines if isinstance(line, Mapping)), lines
+
+
+def sip_attach_to_register(result, connections):
+    """The connections of the rollout result that Telnyx is to register: the present ones the run left (with an id),
+    but those the play made inactive. For telnyx.sip.uac_registration_info."""
+    inactive = set(item.get("connection_name") for item in connections or []
+                   if isinstance(item, Mapping) and item.get("active") is False)
+    return [dict(id=line["id"], connection_name=line.get("connection_name")) for line in _result_lines(result)[1]
+            if isinstance(line, Mapping) and line.get("id") and line.get("action") in ("created", "updated", "unchanged")
+            and line.get("connection_name") not in inactive]
+
+
+def sip_attach_with_registration(result, registration):
+    """The rollout result with what the wait for the registrations found (telnyx.sip.uac_registration_info).
+
+    Each waited line gets its ``registration_status`` (and
+    ``registration_error``), ``not_registered`` lists the connections that did
+    not register, and then the result is failed with the message that names
+    them, as telnyx.sip.uac_connections words it when it waits itself.
+    """
+    if not isinstance(result, Mapping) or not isinstance(registration, Mapping):
+        raise AnsibleFilterError("sip_attach_with_registration takes the rollout result and the registered result of "
+                                 "telnyx.sip.uac_registration_info")
+    found = dict((line.get("connection_name"), line) for line in registration.get("registrations") or [])
+    lines = []
+    for line in _result_lines(result)[1]:
+        seen = found.get(line.get("connection_name")) if isinstance(line, Mapping) else None
+        if seen is not None:
+            line = dict(line, registration_status=seen.get("registration_status"))
+            if seen.get("error"):
+                line["registration_error"] = seen["error"]
+        lines.append(line)
+    not_registered = list(registration.get("not_registered") or [])
+    result = dict(result, results=lines, by_name=_result_lines(dict(results=lines))[0],
+                  not_registered=not_registered)
+    if not_registered:
+        result.update(failed=True, msg=not_registered_message(not_registered))
+    return result
 
 
 RESULT_KEYS = ("action", "id", "fqdn", "user_name", "destination_uri", "registration_status", "proxy", "username",
@@ -1170,6 +1258,8 @@ class FilterModule(object):
             "sip_attach_connections": sip_attach_connections,
             "sip_attach_worksheet": sip_attach_worksheet,
             "sip_attach_host_results": sip_attach_host_results,
+            "sip_attach_to_register": sip_attach_to_register,
+            "sip_attach_with_registration": sip_attach_with_registration,
             "sip_attach_report": sip_attach_report,
             "sip_attach_summary": sip_attach_summary,
         }

@@ -381,6 +381,14 @@ def plan_line(plan, reveal=False):
     return line
 
 
+def not_registered_message(not_registered, limit=25):
+    """The sentence that names the connections that did not register, with why (at most ``limit`` of them)."""
+    shown = "; ".join(line["error"] for line in not_registered[:limit])
+    if len(not_registered) > limit:
+        shown += "; and %d more (not_registered lists them all)" % (len(not_registered) - limit)
+    return "%d connections did not register: %s" % (len(not_registered), shown)
+
+
 def fleet_result(plans, want_diff, reveal=False):
     results = [plan_line(plan, reveal) for plan in plans]
     counts = dict((action, 0) for action in ACTIONS)
@@ -411,7 +419,7 @@ def converge_connections(module):
     params = module.params
     for item in params["connections"]:
         if isinstance(item, dict):
-            module.no_log_values.update(options.secret_values(item))
+            module.hide(options.secret_values(item))
     items = options.validate_items(params["connections"], params["purge"], params["purge_tag"], params["concurrency"],
                                    params)
     owners = params["purge_owners"]
@@ -433,8 +441,21 @@ def converge_connections(module):
             len(result["failed_items"]), len(plans),
             ", ".join(line["connection_name"] for line in result["failed_items"])))
     if result["not_registered"]:
-        problems.append("%d connections did not register: %s" % (
-            len(result["not_registered"]), "; ".join(line["error"] for line in result["not_registered"])))
+        problems.append(not_registered_message(result["not_registered"]))
     if problems:
         module.fail_json(msg="; ".join(problems), **result)
     return result
+
+
+# -- uac_registration_info: one read of many registrations, for a wait driven from outside ----------------
+def poll_registrations(module):
+    """The whole of ``uac_registration_info``: check the options, read every status once, count."""
+    params = module.params
+    problems = options.check_poll_options(params)
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    named = [(str(conn.get("connection_name") or conn["id"]), str(conn["id"])) for conn in params["connections"]]
+    deadline = None
+    if params["wait_started"] is not None:
+        deadline = params["wait_started"] + params["registration_timeout"]
+    return registration.poll(module.client, named, params["concurrency"], deadline, params["registration_timeout"])

@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -102,7 +103,10 @@ def failure_message(name, status, timed_out=False, timeout=None):
         return "%s: its registration status could not be read: %s" % (name, status["read_error"])
     last = status.get("last_registration_response") or "no answer"
     state = status.get("sip_registration_status") or "unknown"
-    why = "did not register within %s s" % timeout if timed_out else "failed to register"
+    if timed_out:
+        why = "did not register within %s s" % timeout if timeout is not None else "did not register in time"
+    else:
+        why = "failed to register"
     if state == "connection_disabled":
         return "%s is not active (active: false), so Telnyx does not register it" % name
     return "%s %s (status %s, PBX's last answer: %s): %s" % (name, why, state, last, hint(status))
@@ -216,3 +220,49 @@ def annotate(client, connections, workers=8):
         if conn.get("id") in statuses:
             conn["registration"] = statuses[conn["id"]]
     return connections
+
+
+# -- a wait driven from outside: one read per run, the task retried with until ---------------------------
+def progress(counts, seconds_left=None, done=False):
+    """``3 of 10 registered (1 failed, 6 pending), 410 s left``: one line a person reads while waiting."""
+    text = "%d of %d registered" % (counts["registered"], counts["total"])
+    if done:
+        missing = counts["total"] - counts["registered"]
+        return text + (", %d did not register" % missing if missing else "")
+    others = ["%d %s" % (counts[state], state) for state in (FAILED, PENDING) if counts[state]]
+    if others:
+        text += " (%s)" % ", ".join(others)
+    if seconds_left is not None:
+        text += ", %d s left" % seconds_left
+    return text
+
+
+def poll(client, named, workers=8, deadline=None, timeout=None, clock=time.time):
+    """One read of the registration of each of ``named`` ((name, id) pairs), for a wait driven from outside.
+
+    A task that runs this again and again (``until: result.done``) waits the
+    Ansible way, one line per retry. ``deadline`` (a ``clock`` time) ends the
+    wait: from then on a connection still pending did not register (within
+    ``timeout`` seconds, for its message). Returns the lines (name, id, state,
+    registration_status, the live ``registration``, and ``error`` for each
+    connection that failed, or is pending when the wait is over), the counts,
+    ``seconds_left``, ``done``, ``not_registered`` and the progress ``msg``.
+    """
+    outcome = Waiter(client, timeout=0, interval=1, workers=workers).wait([cid for _name, cid in named])
+    seconds_left = None if deadline is None else max(0, int(math.ceil(deadline - clock())))
+    counts = dict(total=len(named), registered=0, failed=0, pending=0)
+    for _name, cid in named:
+        counts[outcome[str(cid)][0]] += 1
+    done = counts[PENDING] == 0 or seconds_left == 0
+    lines = []
+    for name, cid in named:
+        state, status = outcome[str(cid)]
+        line = dict(connection_name=name, id=str(cid), state=state, registration_status=connection_status(status),
+                    registration=status)
+        if state == FAILED or (state == PENDING and done):
+            line["error"] = failure_message(name, status, timed_out=state == PENDING, timeout=timeout)
+        lines.append(line)
+    not_registered = [dict(connection_name=line["connection_name"], error=line["error"])
+                      for line in lines if "error" in line] if done else []
+    return dict(changed=False, registrations=lines, counts=counts, seconds_left=seconds_left, done=done,
+                not_registered=not_registered, msg=progress(counts, seconds_left, done))

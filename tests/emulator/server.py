@@ -101,7 +101,7 @@ api = Blueprint("api", __name__, url_prefix="/v2")
 @api.get("/uac_connections")
 def list_connections():
     emulator = _emulator()
-    page, meta = list_page(emulator.store.all(), request.args)
+    page, meta = list_page(emulator.store.listing(), request.args)  # present() copies the page's records
     return jsonify(data=[emulator.present(record) for record in page], meta=meta)
 
 

@@ -1,7 +1,8 @@
 """The emulator's state: UAC connections in memory, behind one lock.
 
-Every method returns deep copies, so callers never hold references into the store. The records
-are plain JSON-able dicts, so saving and restoring the state (a later `--state FILE`) is a matter
+Every method returns deep copies, so callers never hold references into the store, except
+``listing`` (for the list endpoint, which copies only the page it answers: a stored record is never
+changed in place, an update stores a new one). The records are plain JSON-able dicts, so saving and restoring the state (a later `--state FILE`) is a matter
 of `snapshot()` and `restore()`.
 """
 
@@ -21,6 +22,7 @@ class ConnectionStore:
         self._lock = threading.RLock()
         self._connections = {}  # id -> record, in creation order
         self._ids = set()  # every id handed out (connections and fqdn records)
+        self._labels = set()  # the sip_subdomain of every connection (generated, read-only)
         # listener(event, before, after), called under the lock after each change: event is create,
         # update, delete (before/after: copies of the record, or None) or reset (both None)
         self.listeners = []
@@ -37,10 +39,9 @@ class ConnectionStore:
                 return candidate
 
     def _label(self):
-        taken = {record["inbound"]["sip_subdomain"] for record in self._connections.values()}
         while True:
             label = f"{self._rng.getrandbits(48):012x}"
-            if label not in taken:
+            if label not in self._labels:
                 return label
 
     def _find(self, connection_id):
@@ -55,6 +56,7 @@ class ConnectionStore:
                 body, self._new_id(), self._new_id(), self._label(), self._rng)
             check_merged(body, record)
             self._connections[record["id"]] = record
+            self._labels.add(record["inbound"]["sip_subdomain"])
             self._emit("create", None, record)
             return copy.deepcopy(record)
 
@@ -75,6 +77,7 @@ class ConnectionStore:
         with self._lock:
             record = self._find(connection_id)
             del self._connections[connection_id]
+            self._labels.discard(record["inbound"]["sip_subdomain"])
             self._emit("delete", record, None)
             return record
 
@@ -83,9 +86,15 @@ class ConnectionStore:
         with self._lock:
             return copy.deepcopy(list(self._connections.values()))
 
+    def listing(self):
+        """Every connection, oldest first, as stored: read them, never change them (``all`` gives copies)."""
+        with self._lock:
+            return list(self._connections.values())
+
     def reset(self):
         with self._lock:
             self._connections.clear()
+            self._labels.clear()
             self._ids.clear()
             self._emit("reset")
 
@@ -98,5 +107,6 @@ class ConnectionStore:
             self.reset()
             for record in snapshot["connections"]:
                 self._connections[record["id"]] = copy.deepcopy(record)
+                self._labels.add(record["inbound"]["sip_subdomain"])
                 self._emit("create", None, record)
                 self._ids.update([record["id"]] + [fqdn["id"] for fqdn in record["fqdns"]])

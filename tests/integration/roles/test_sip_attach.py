@@ -9,9 +9,12 @@ import csv
 import io
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -84,16 +87,21 @@ class Fleet:
     def secrets(self):
         return [password(host, n) for host, trunks in self.trunks.items() for n in range(len(trunks))]
 
-    def play(self, role_vars=None, post_tasks=None):
-        role = {"role": "telnyx.sip.sip_attach",
-                "vars": dict({"sip_attach_report_dir": str(self.reports)}, **(role_vars or {}))}
-        play = {"name": "sip attach", "hosts": "pbx", "gather_facts": False, "roles": [role]}
+    def play(self, role_vars=None, post_tasks=None, localhost=False):
+        """The role in a play on the PBX hosts, or with ``localhost`` in the localhost mode (sip_attach_hosts)."""
+        role_vars = dict({"sip_attach_report_dir": str(self.reports)}, **(role_vars or {}))
+        if localhost:
+            role_vars.setdefault("sip_attach_hosts", "{{ groups['pbx'] }}")
+        role = {"role": "telnyx.sip.sip_attach", "vars": role_vars}
+        play = {"name": "sip attach", "hosts": "localhost" if localhost else "pbx", "gather_facts": False,
+                "roles": [role]}
         if post_tasks:
             play["post_tasks"] = post_tasks
         return play
 
-    def run(self, *args, role_vars=None, post_tasks=None, **options):
-        return self.run_playbook(self.play(role_vars, post_tasks), "-i", str(self.root / "hosts.yml"), *args, **options)
+    def run(self, *args, role_vars=None, post_tasks=None, localhost=False, **options):
+        return self.run_playbook(self.play(role_vars, post_tasks, localhost), "-i", str(self.root / "hosts.yml"), *args,
+                                 **options)
 
     def rollout(self, *args, **kwargs):
         result = self.run(*args, **kwargs)
@@ -459,3 +467,162 @@ def test_a_run_stopped_midway_leaves_its_report_in_progress_not_the_last_one(tmp
     rows = fleet.report_rows()
     assert len(rows) == fleet.trunk_count and set(row["action"] for row in rows) == {"in progress"}
     assert all(row["id"] == "" for row in rows)
+
+
+# -- the localhost mode (sip_attach_hosts): the role once, on the controller, for the hosts it lists ---------------
+def test_localhost_mode_converges_and_purges_as_the_per_host_mode_does_and_reruns_without_a_write(fleet, emulator):
+    result = fleet.rollout(localhost=True)
+    assert set(result.stats) == {"localhost"}, "the PBX hosts are not in the play"
+    assert len(fleet.writes()) == fleet.trunk_count == 99 and set(fleet.writes()) == {("POST", "/v2/uac_connections")}
+    rows = fleet.report_rows()
+    expected = [(host, trunk["name"]) for host, trunks in fleet.trunks.items() for trunk in trunks]
+    assert [(row["pbx_host"], row["trunk"], row["action"]) for row in rows] == \
+        [(host, name, "created") for host, name in expected]
+    by_name = dict((row["connection_name"], row) for row in rows)
+    assert by_name["pbx002-t1"]["proxy"] == "sip:voice-pbx002.example.net:5061"
+    assert by_name["pbx002-t0"]["proxy"] == "pbx002.example.com"  # each host's own ansible_host
+    # the per-host mode finds nothing to do: both modes build the same connections
+    count = len(emulator.writes())
+    fleet.rollout()
+    assert len(emulator.writes()) == count
+    again = fleet.rollout(localhost=True)
+    assert len(emulator.writes()) == count and again.stats["localhost"]["changed"] == 0
+    assert set(row["action"] for row in fleet.report_rows()) == {"unchanged"}
+    # purge: a trunk removed from a listed host is deleted, and nothing else
+    removed = fleet.trunks["pbx005"].pop()
+    fleet.write_inventory()
+    fleet.rollout(localhost=True, role_vars={"sip_attach_purge": True})
+    assert [(entry["method"], entry["path"].rsplit("/", 1)[0]) for entry in emulator.writes()[count:]] == \
+        [("DELETE", "/v2/uac_connections")]
+    names = [conn["connection_name"] for conn in
+             emulator.call("GET", "/uac_connections", params={"page[size]": 250}).json()["data"]]
+    assert "pbx005-%s" % removed["name"] not in names and len(names) == fleet.trunk_count == 98
+
+
+def test_localhost_mode_names_the_host_and_trunk_of_each_bad_trunk_and_sends_nothing(fleet, emulator):
+    fleet.trunks["pbx013"][0]["pasword"] = fleet.trunks["pbx013"][0].pop("password")
+    fleet.trunks["pbx040"][1]["transport"] = "udp"
+    fleet.write_inventory()
+    result = fleet.run(localhost=True)
+    assert result.rc != 0
+    output = result.stdout + result.stderr
+    assert "Nothing was sent: 2 problems in the input of the sip_attach role." in output
+    assert "- host pbx013, trunk t0: unknown key pasword (did you mean password?)" in output
+    assert "- host pbx040, trunk t1: transport must be one of UDP, TCP, TLS (in upper case), got 'udp'" in output
+    assert emulator.requests() == []
+
+
+def test_localhost_mode_under_limit_rolls_out_the_limited_hosts(fleet, emulator):
+    fleet.rollout("--limit", "pbx00*,localhost", localhost=True)
+    wave = sorted("%s-%s" % (host_name(i), trunk["name"]) for i in range(10) for trunk in fleet.trunks[host_name(i)])
+    listed = emulator.call("GET", "/uac_connections", params={"page[size]": 250}).json()["data"]
+    assert sorted(conn["connection_name"] for conn in listed) == wave
+    assert sorted(row["connection_name"] for row in fleet.report_rows()) == wave
+
+
+def test_localhost_mode_refuses_managed_pbxs_and_trunks_set_in_the_play(fleet, emulator):
+    hosts = dict((host, {"ansible_host": "%s.example.com" % host, "sip_attach_trunks": trunks})
+                 for host, trunks in fleet.trunks.items())
+    hosts["pbx001"]["sip_attach_pbx"] = "asterisk"
+    fleet._dump("hosts.yml", {"pbx": {"hosts": hosts}})
+    managed = fleet.run(localhost=True)
+    assert managed.rc != 0
+    assert ("sip_attach_hosts (the localhost mode) converges the Telnyx side only, and these hosts have a PBX the "
+            "role configures through their own connection (sip_attach_pbx: asterisk or kamailio): pbx001.") \
+        in managed.stdout
+    # -e sip_attach_pbx=none converges their Telnyx side
+    fleet.rollout("-e", "sip_attach_pbx=none", localhost=True)
+    assert len(fleet.writes()) == fleet.trunk_count
+    count = len(emulator.writes())
+    in_play = fleet.run(localhost=True, role_vars={"sip_attach_trunks": [{"name": "x", "extension": "1234"}]})
+    assert in_play.rc != 0
+    assert "sip_attach_trunks is set in the play (play vars, role vars or role parameters)" in in_play.stdout
+    assert len(emulator.writes()) == count
+
+
+# -- progress while Telnyx registers -------------------------------------------------------------------------
+class AcceptingPbx:
+    """A PBX on a loopback UDP port that accepts every REGISTER (200 OK, no challenge): Telnyx registers at once."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.users = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            head = data.decode("utf-8", "replace").split("\r\n\r\n", 1)[0].split("\r\n")
+            if not head[0].startswith("REGISTER "):
+                continue
+            keep = [line for line in head[1:] if line.split(":", 1)[0].strip().lower() in
+                    ("via", "from", "to", "call-id", "cseq", "contact")]
+            keep = [line + ";tag=pbx" if line.lower().startswith("to:") else line for line in keep]
+            self.users.update(re.findall(r"^To:\s*<sip:([^@>]+)@", "\n".join(head), re.MULTILINE | re.IGNORECASE))
+            answer = "\r\n".join(["SIP/2.0 200 OK"] + keep + ["Expires: 3600", "Content-Length: 0", "", ""])
+            self.sock.sendto(answer.encode(), peer)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def accepting_pbx():
+    pbx = AcceptingPbx()
+    yield pbx
+    pbx.close()
+
+
+def test_a_wait_for_registration_shows_its_progress_on_each_retry_line(tmp_path, run_playbook, make_emulator,
+                                                                       accepting_pbx):
+    """Three trunks register two seconds after their create (the emulator's registrar delay); a fourth points at a
+    PBX Telnyx cannot reach. One line per poll says how many are registered and how long is left; then the play
+    fails naming the fourth, and the report has every trunk's status."""
+    emulator = make_emulator("--registration-delay", "2")
+    proxy = "127.0.0.1:%d" % accepting_pbx.port
+    trunks = dict(("pbx%d" % index, [{"name": "main", "extension": "70%02d" % index, "password": "Pbx-%d-secret" % index,
+                                      "proxy": proxy if index < 3 else "pbx-unreachable.example.net"}])
+                  for index in range(4))
+    root = tmp_path / "fleet"
+    (root / "group_vars").mkdir(parents=True)
+    (root / "group_vars" / "pbx.yml").write_text(yaml.safe_dump({
+        "sip_attach_defaults": {"transport": "UDP", "application": ASSISTANT}}))
+    (root / "hosts.yml").write_text(yaml.safe_dump({"pbx": {"hosts": dict(
+        (host, {"sip_attach_trunks": host_trunks}) for host, host_trunks in trunks.items())}}))
+    play = {"hosts": "localhost", "gather_facts": False, "roles": [{"role": "telnyx.sip.sip_attach", "vars": {
+        "sip_attach_hosts": "{{ groups['pbx'] }}", "sip_attach_report_dir": str(tmp_path / "reports"),
+        "sip_attach_wait_for_registration": True, "sip_attach_registration_timeout": 8,
+        "sip_attach_registration_poll_interval": 1}}]}
+    result = run_playbook(play, "-i", str(root / "hosts.yml"), base_url=emulator.api_url, api_key=emulator.api_key)
+    assert result.rc != 0
+    retries = [line for line in result.stdout.splitlines() if line.startswith("FAILED - RETRYING: [localhost]: ")]
+    progress = [re.match(r"FAILED - RETRYING: \[localhost\]: Wait until Telnyx has registered every trunk: "
+                         r"(\d) of 4 registered \((?:\d failed, )?(\d) pending\), (\d+) s left \(\d+ retries left\)\.$",
+                         line) for line in retries]
+    assert retries and all(progress), retries
+    counts = [(int(match.group(1)), int(match.group(2))) for match in progress]
+    seconds = [int(match.group(3)) for match in progress]
+    # the registrations come while the role waits (how many polls see none depends on the machine's load)
+    assert counts == sorted(counts) and counts[-1] == (3, 1), counts
+    assert seconds == sorted(seconds, reverse=True) and seconds[0] <= 8
+    assert accepting_pbx.users == {"7000", "7001", "7002"}
+    output = result.stdout + result.stderr
+    assert ("1 connections did not register: pbx3-main did not register within 8 s (status standby, PBX's last "
+            "answer: no answer)") in output
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "reports" / "sip-attach-report.csv").read_text())))
+    assert [(row["connection_name"], row["registration_status"]) for row in rows] == [
+        ("pbx0-main", "Registered"), ("pbx1-main", "Registered"), ("pbx2-main", "Registered"),
+        ("pbx3-main", "Not Registered")]
+    assert "**The run failed**: 1 connections did not register: pbx3-main" in \
+        (tmp_path / "reports" / "sip-attach-report.md").read_text()
+    assert [entry["method"] for entry in emulator.writes()] == ["POST"] * 4

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -207,6 +208,25 @@ def test_pagination_over_600_connections(api):
     assert names == [f"pbx-{i:03d}" for i in reversed(range(600))]  # newest first by default
     small = api.list(**{"page[size]": 7, "page[number]": 2})
     assert small["meta"] == {"page_number": 2, "page_size": 7, "total_pages": 86, "total_results": 600}
+
+
+def test_a_page_copies_only_its_own_records_and_stays_what_it_was(api, monkeypatch):
+    """The list endpoint reads the stored records in place (a fleet of 10,000 would be copied whole for each page)."""
+    from tests.emulator import store as store_module
+
+    first, second = api.seed(["pbx-a", "pbx-b"])
+    listed = api.emulator.store.listing()
+    copies = []
+    real = store_module.copy.deepcopy
+    monkeypatch.setattr(store_module, "copy", types.SimpleNamespace(
+        deepcopy=lambda value, *args: copies.append(value) or real(value, *args)))
+    page = api.list(**{"page[size]": 1})
+    assert [item["connection_name"] for item in page["data"]] == ["pbx-b"] and copies == []
+    monkeypatch.undo()
+    api.call("PATCH", f"{CONNECTIONS}/{first['id']}", {"connection_name": "pbx-renamed"})
+    api.call("DELETE", f"{CONNECTIONS}/{second['id']}")
+    assert [record["connection_name"] for record in listed] == ["pbx-a", "pbx-b"]  # an update stores a new record
+    assert [item["connection_name"] for item in api.list()["data"]] == ["pbx-renamed"]
 
 
 def test_empty_list_has_zero_pages(api):

@@ -477,3 +477,82 @@ def test_report_marks_the_adopted_connections():
     assert "| pbx-a | main | pbx-a-main | updated (adopted) | 1 |" in markdown
     assert "| pbx-a | aux | pbx-a-aux | unchanged | 2 |" in markdown
     assert f.sip_attach_summary(result, 20)["adopted"] == 1
+
+
+# -- the localhost mode (sip_attach_hosts) ----------------------------------------------------------------------
+def test_localhost_mode_reads_the_listed_hosts_within_the_limit_once_each():
+    hostvars = {"localhost": {}, "a": {"sip_attach_trunks": [good_trunk()]},
+                "b": {"sip_attach_trunks": [good_trunk("x", "2001")]}, "c": {"sip_attach_trunks": [good_trunk()]}}
+    data = f.sip_attach_input(hostvars, ["localhost"], play_host="localhost", play_trunks=[], play_defaults={},
+                              fleet_hosts=["a", "b", "a", "c"])
+    assert data["problems"] == [] and data["hosts"] == ["a", "b", "c"]
+    assert [item["connection_name"] for item in data["connections"]] == ["a-main", "b-x", "c-main"]
+    limited = f.sip_attach_input(hostvars, ["localhost"], fleet_hosts=["a", "b", "c"], limit_hosts=["c", "a", "z"])
+    assert limited["hosts"] == ["a", "c"]
+    # the per-host mode: the play's hosts, whatever the limit matched (Ansible applied it to the play)
+    assert f.fleet_hosts_of_play(["a", "b"], None, ["a"]) == (["a", "b"], [])
+
+
+def test_localhost_mode_problems_name_the_hosts():
+    hostvars = {"localhost": {}, "a": {"sip_attach_trunks": [good_trunk()], "sip_attach_pbx": "kamailio"},
+                "b": {"sip_attach_trunks": [good_trunk("bad", "12")]}}
+    data = f.sip_attach_input(hostvars, ["localhost", "a"], fleet_hosts=["a", "b", "gone"])
+    assert data["problems"] == [
+        "sip_attach_hosts (the localhost mode) runs the role once, on the controller, for the hosts it lists: run it "
+        "in a play on localhost (hosts: localhost), or leave it unset to run the role on the PBX hosts themselves; this "
+        "play has 2 hosts (localhost, a)",
+        "sip_attach_hosts (the localhost mode) converges the Telnyx side only, and these hosts have a PBX the role "
+        "configures through their own connection (sip_attach_pbx: asterisk or kamailio): a. Roll them out with a play "
+        "on the PBX hosts (leave sip_attach_hosts unset), or converge only their Telnyx side with -e "
+        "sip_attach_pbx=none.",
+        "host 'gone' is not in the inventory",
+        "host b, trunk bad: username must be at least 4 characters long, got 2; the username defaults to the "
+        "extension: set username in the trunk (for example ext12) and use the same user on the PBX",
+    ]
+    assert data["connections"] == [] and data["pbx"] == {}
+    assert f.fleet_hosts_of_play(["localhost"], "pbx")[1] == [
+        "sip_attach_hosts must be a list of inventory host names, such as \"{{ groups['pbx'] }}\""]
+
+
+def test_localhost_mode_refuses_trunks_set_in_the_play_on_the_controller():
+    hostvars = {"localhost": {}, "a": {"sip_attach_trunks": [good_trunk()]}}
+    data = f.sip_attach_input(hostvars, ["localhost"], play_host="localhost", play_trunks=[good_trunk("x")],
+                              play_defaults={}, fleet_hosts=["a"])
+    assert len(data["problems"]) == 1 and data["problems"][0].startswith("sip_attach_trunks is set in the play")
+    inventory = {"localhost": {"sip_attach_defaults": {"transport": "TCP"}}, "a": {"sip_attach_trunks": []}}
+    same = f.sip_attach_input(inventory, ["localhost"], play_host="localhost", play_trunks=[],
+                              play_defaults={"transport": "TCP"}, fleet_hosts=["a"])
+    assert same["problems"] == [], "group_vars/all reach localhost too: the same value is the inventory's"
+
+
+# -- waiting for the registrations with progress ------------------------------------------------------------------
+def rollout_result():
+    lines = [dict(connection_name=name, action=action, id=ident, registration_status=None)
+             for name, action, ident in (("a-main", "created", "1"), ("a-off", "updated", "2"),
+                                         ("b-main", "unchanged", "3"), ("b-old", "deleted", "4"),
+                                         ("c-main", "failed", None))]
+    return dict(changed=True, results=lines, by_name=dict((line["connection_name"], line) for line in lines))
+
+
+def test_to_register_are_the_present_connections_of_the_run_but_the_inactive_ones():
+    items = [dict(connection_name="a-main"), dict(connection_name="a-off", active=False)]
+    assert f.sip_attach_to_register(rollout_result(), items) == [
+        dict(id="1", connection_name="a-main"), dict(id="3", connection_name="b-main")]
+    assert f.sip_attach_to_register({}, []) == []
+
+
+def test_with_registration_puts_each_status_in_its_line_and_fails_naming_the_ones_that_did_not_register():
+    registration = dict(registrations=[
+        dict(connection_name="a-main", registration_status="Registered", state="registered"),
+        dict(connection_name="b-main", registration_status="Failed", state="failed", error="b-main failed: 403")],
+        not_registered=[dict(connection_name="b-main", error="b-main failed: 403")])
+    result = f.sip_attach_with_registration(rollout_result(), registration)
+    assert result["failed"] is True and result["msg"] == "1 connections did not register: b-main failed: 403"
+    assert result["by_name"]["a-main"]["registration_status"] == "Registered"
+    assert result["by_name"]["b-main"]["registration_error"] == "b-main failed: 403"
+    assert result["by_name"]["b-old"]["registration_status"] is None
+    assert result["not_registered"] == registration["not_registered"]
+    fine = f.sip_attach_with_registration(rollout_result(), dict(registrations=[], not_registered=[]))
+    assert "failed" not in fine and fine["not_registered"] == []
+    with pytest.raises(AnsibleFilterError):
+        f.sip_attach_with_registration(rollout_result(), None)
