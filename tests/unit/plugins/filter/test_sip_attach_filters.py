@@ -336,7 +336,7 @@ def test_the_departed_purge_with_no_present_trunk_is_refused_unless_forced():
 def test_the_departed_purge_is_refused_over_hosts_that_do_not_state_their_trunks():
     data = play_input({"a": {"sip_attach_trunks": [good_trunk()]}, "b": {}}, purge_departed=True,
                       inventory_hosts=["a", "b"], managed_tag="t")
-    assert [problem.split(":")[0] for problem in data["problems"]] == [
+    assert [problem.split(":", maxsplit=1)[0] for problem in data["problems"]] == [
         "sip_attach_purge would delete the connections of hosts that do not define sip_attach_trunks"]
 
 
