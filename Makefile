@@ -12,8 +12,8 @@ SANITY_PYTHON  ?= 3.11
 # extra options, e.g. make units PYTEST_ARGS='-n 2 -k client'
 PYTEST_ARGS    ?=
 # the integration tests mostly wait on ansible-playbook and the emulator: two pytest-xdist
-# workers, each test file on one of them
-INTEGRATION_ARGS ?= -n 2 --dist loadfile
+# workers, each test file on one of them; the 30 slowest tests are listed (the suite has a 10-minute budget)
+INTEGRATION_ARGS ?= -n 2 --dist loadfile --durations=30
 SANITY_ARGS    ?=
 PRISM_VERSION  ?= 5
 NPM            ?= npm
@@ -46,7 +46,7 @@ define run_pytest
 endef
 
 .PHONY: integration-tests bench demo help venv tools prism sip-tools asterisk pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
-        matrix docs changelog reliability-report
+        matrix docs changelog reliability-report galaxy-importer
 
 help:
 	@echo 'Targets:'
@@ -55,10 +55,11 @@ help:
 	@echo '  sip-tools    Debian'"'"'s kamailio, kamailio-sqlite-modules, sqlite3 and sip-tester (apt-get, the missing ones): the PBXs of the SIP tests and SIPp'
 	@echo '  asterisk     a Debian sid root with Asterisk 22 in $(ASTERISK_ROOT) (debootstrap, once; needs root)'
 	@echo '  sanity       ansible-test sanity --python $(SANITY_PYTHON) on a copy in $(SANITY_ROOT)'
-	@echo '  lint         ansible-lint --offline on roles/ and examples/; antsibull-changelog lint'
+	@echo '  lint         ansible-lint --offline on roles/, examples/ and playbooks/; antsibull-changelog lint'
 	@echo '  units        pytest tests/unit'
 	@echo '  integration  pytest tests/integration (emulator + prism)'
 	@echo '  matrix       sanity + units under each older ansible-core in MATRIX ($(MATRIX)), in $(MATRIX_VENVS)/venv-X.Y'
+	@echo '  galaxy-importer  build the artifact and run the Galaxy importer (with ansible-lint) on it; any warning fails'
 	@echo '  docs         antsibull-docs lint-collection-docs, then RST reference pages into $(DOCS_DEST)'
 	@echo '  changelog    antsibull-changelog lint, and CHANGELOG.md with unreleased fragments into $(CHANGELOG_DEST)'
 	@echo '  reliability-report  run tests/integration/reliability, then render docs/reliability.md from its records'
@@ -127,7 +128,7 @@ sanity: venv pip-bootstrap
 	PIP_QUIET=1 ansible-test sanity --local --python $(SANITY_PYTHON) --color no $(SANITY_ARGS)
 
 ## ---------------------------------------------------------------- lint
-LINT_DIRS = $(strip $(foreach d,roles examples,$(if $(shell find $(d) -type f \( -name '*.yml' -o -name '*.yaml' \) 2>/dev/null | head -n1),$(d))))
+LINT_DIRS = $(strip $(foreach d,roles examples playbooks,$(if $(shell find $(d) -type f \( -name '*.yml' -o -name '*.yaml' \) 2>/dev/null | head -n1),$(d))))
 
 lint: venv
 	@if [ -n "$(LINT_DIRS)" ]; then \
@@ -139,6 +140,24 @@ lint: venv
 	fi
 	antsibull-changelog lint
 	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+## ---------------------------------------------------------------- galaxy-importer
+# Galaxy's own importer (ansible-doc and ansible-lint over the built artifact; its ansible-test step
+# needs a container and is off), from its own venv so that its pins do not move $(VENV)'s. Any
+# warning fails: tests/tools/galaxy_import.py
+IMPORTER_VENV  := .venv-importer
+IMPORTER_REQ   := tests/requirements-importer.txt
+IMPORTER_STAMP := $(IMPORTER_VENV)/.installed-$(shell { cat $(IMPORTER_REQ) 2>/dev/null; $(PYTHON) -V 2>&1; } | sha256sum | cut -c1-16)
+
+$(IMPORTER_STAMP):
+	@if [ ! -x $(IMPORTER_VENV)/bin/python ]; then echo "+ $(PYTHON) -m venv $(IMPORTER_VENV)"; $(PYTHON) -m venv $(IMPORTER_VENV); fi
+	$(IMPORTER_VENV)/bin/python -m pip install --upgrade pip
+	$(IMPORTER_VENV)/bin/python -m pip install -r $(IMPORTER_REQ)
+	rm -f $(IMPORTER_VENV)/.installed-*
+	touch $@
+
+galaxy-importer: venv $(IMPORTER_STAMP)
+	$(VPY) tests/tools/galaxy_import.py --importer-python $(IMPORTER_VENV)/bin/python
 
 ## ---------------------------------------------------------------- pytest
 units: venv
@@ -243,7 +262,7 @@ changelog: venv
 ## ---------------------------------------------------------------- all
 # runs every step even after a failure, prints a summary with timings,
 # and exits non-zero if any step failed
-TEST_STEPS := venv tools sanity lint docs changelog units integration matrix
+TEST_STEPS := venv tools sanity lint galaxy-importer docs changelog units integration matrix
 
 test:
 	@failed=""; summary=""; \

@@ -19,6 +19,10 @@ Scenarios:
 - the PBX half (benchmarks/pbx.py): 10 local PBX hosts, 5 Asterisk and 5
   Kamailio, 4 trunks each: first rollout, no-change re-run, and the Telnyx-only
   run of the same trunks beside it;
+- AWX job slicing (benchmarks/slicing.py, ``--slicing HOSTS``, 200 by default,
+  2000 at issue 13's full size and with ``--full``): 4 jobs at once, each on its quarter of the
+  hosts, one under ansible-runner, sharing one account limit: first rollout and
+  no-change re-run.
 - large fleets (issue 13): the role in the localhost mode (``sip_attach_hosts``,
   a play on localhost) at each size of ``--fleet`` (500 and 2,000 hosts by
   default; ``--full``: 500 and 5,000, and the per-host mode at 500 and 2,000 beside
@@ -55,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 from tests.collection_path import collections_root  # noqa: E402
 from benchmarks import fleet  # noqa: E402
 from benchmarks.pbx import measure_pbx_half  # noqa: E402
+from benchmarks.slicing import measure_slicing  # noqa: E402
 
 KEY = "bench-key"
 LATENCY_MS = 50
@@ -317,6 +322,8 @@ def main() -> int:
                         help="leave out the loop and uri alternatives (about 6 minutes; the default leaves them out "
                              "unless --full)")
     parser.add_argument("--skip-pbx", action="store_true", help="leave out the PBX half (10 local PBX hosts)")
+    parser.add_argument("--slicing", type=int, default=None, metavar="HOSTS",
+                        help="PBX hosts of the AWX job slicing scenario, 4 jobs at once (default 200; --full: 2000, issue 13's size); 0 leaves it out")
     parser.add_argument("--full", action="store_true",
                         help="full size: the localhost mode at 500 and 5,000 PBX hosts (10,000 trunks), and the "
                              "per-host mode at 500 and 2,000 beside it (RESULTS.md is written from this run)")
@@ -330,6 +337,8 @@ def main() -> int:
     if args.per_host_fleet is None:
         args.per_host_fleet = [500, 2000] if args.full else []
     args.skip_slow = args.skip_slow or not args.full
+    if args.slicing is None:
+        args.slicing = 2000 if args.full else 200
 
     args.load = "%.2f, %.2f, %.2f (1, 5, 15 min)" % os.getloadavg()
     shutil.rmtree(OUT, ignore_errors=True)
@@ -409,6 +418,11 @@ def main() -> int:
         checks.append(("at %d trunks the role is >= 10x faster than the %s playbook" % (small_trunks, name),
                        wall >= 10 * role300, "%.1fx (%.1f s vs %.1f s)" % (wall / role300, wall, role300)))
     notes = []
+    if args.slicing:
+        slice_rows, slice_checks = measure_slicing(OUT / "slicing", args.slicing, Emulator, env, KEY, RATE_LIMIT,
+                                                   children_cpu)
+        rows.extend(slice_rows)
+        checks.extend(slice_checks)
     if not args.skip_pbx:
         pbx_checks, note = measure_pbx_half(OUT / "pbx", measure, Emulator)
         checks.extend(pbx_checks)
@@ -467,6 +481,8 @@ def write_results(rows, checks, args, notes=(), sizes_table=()):
         lines += ["", "The loop and uri alternatives were left out (`--skip-slow`, or a run without `--full`)."]
     if args.skip_pbx:
         lines += ["", "The PBX half was left out (`--skip-pbx`)."]
+    if not args.slicing:
+        lines += ["", "The AWX job slicing scenario was left out (`--slicing 0`)."]
     lines += [line for note in notes for line in ("", note)]
     (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines) + "\n")
 

@@ -38,6 +38,7 @@ from ansible.utils.display import Display
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._engine import ACTIONS, not_registered_message
 from ansible_collections.telnyx.sip.plugins.module_utils._module import check_item, item_validator
+from ansible_collections.telnyx.sip.plugins.module_utils._resource import SECRET_SHOWN
 
 try:  # ansible-core >= 2.19: only strings trusted as templates are templated
     from ansible.template import is_trusted_as_template as _trusted
@@ -77,7 +78,7 @@ ROLE_VARIABLES = frozenset((
     "sip_attach_asterisk_cli", "sip_attach_asterisk_context", "sip_attach_asterisk_inbound_context",
     "sip_attach_kamailio_kamctl", "sip_attach_kamailio_kamcmd", "sip_attach_pbx_state_dir", "sip_attach_api_key",
     "sip_attach_api_url", "sip_attach_allow_insecure_http", "sip_attach_managed_tag", "sip_attach_purge",
-    "sip_attach_purge_force_with_limit", "sip_attach_purge_force_hosts_without_trunks", "sip_attach_purge_force_all",
+    "sip_attach_purge_departed", "sip_attach_purge_force_hosts_without_trunks", "sip_attach_purge_force_all",
     "sip_attach_report_dir", "sip_attach_no_log", "sip_attach_concurrency", "sip_attach_update_password",
     "sip_attach_show_changes", "sip_attach_wait_for_registration", "sip_attach_registration_timeout",
     "sip_attach_registration_poll_interval", "sip_attach_result", "sip_attach_my_results", "sip_attach_hosts",
@@ -582,8 +583,11 @@ class Gathered:
         return self.problems + ["%s: %s" % (entry.label, problem)
                                 for entry in self.trunks for problem in entry.problems]
 
-    def items(self):
-        return [entry.item() for entry in self.trunks]
+    def items(self, owners=False):
+        """The connections items; with ``owners``, each present one names its host as its owner."""
+        if not owners:
+            return [entry.item() for entry in self.trunks]
+        return [dict(entry.item(), owner=entry.host) if entry.present else entry.item() for entry in self.trunks]
 
     def rows(self):
         return [entry.row() for entry in self.trunks]
@@ -671,21 +675,56 @@ def _play_level_problems(gathered, hostvars, play_host, play_trunks, play_defaul
 
 
 def _purge_problems(gathered, purge, force_all, force_hosts_without_trunks, managed_tag):
-    if not purge:
+    """Why sip_attach_purge (the connections of the play's own hosts) may not run."""
+    if not purge or not gathered.hosts_without_trunks or force_hosts_without_trunks:
         return []
+    return [
+        "sip_attach_purge would delete the connections of hosts that do not define %s: %s. Give each of them "
+        "its %s (an empty list states that a host has no trunks), take them out of the play, or set "
+        "sip_attach_purge_force_hosts_without_trunks: true."
+        % (gathered.trunks_var, _listed(gathered.hosts_without_trunks), gathered.trunks_var)]
+
+
+def _departed_problems(hostvars, gathered, inventory_hosts, limit, workflow, force_all, managed_tag):
+    """Why sip_attach_purge_departed (the connections of PBX hosts that left the inventory) may not run: it is only
+    safe where the play's hosts are provably every PBX host there is."""
     problems = []
-    if gathered.hosts_without_trunks and not force_hosts_without_trunks:
+    refused = "sip_attach_purge_departed is refused"
+    if limit:
         problems.append(
-            "sip_attach_purge would delete the connections of hosts that do not define %s: %s. Give each of them "
-            "its %s (an empty list states that a host has no trunks), take them out of the play, or set "
-            "sip_attach_purge_force_hosts_without_trunks: true."
-            % (gathered.trunks_var, _listed(gathered.hosts_without_trunks), gathered.trunks_var))
+            "%s in a play limited with --limit (%s): the trunks of the hosts outside the limit are not listed, so "
+            "what they own cannot be told from what departed hosts left. Run it without --limit." % (refused, limit))
+    if workflow is not None:
+        problems.append(
+            "%s in an AWX workflow job (awx_workflow_job_id %s): a sliced job template runs as a workflow whose "
+            "slices each see only their part of the inventory, and AWX gives a playbook no way to tell a slice from "
+            "another workflow node. Run it from a job template that is neither sliced nor in a workflow."
+            % (refused, workflow))
+    if inventory_hosts is None:
+        problems.append("%s without the inventory's hosts (groups['all']) to compare the play with." % refused)
+    else:
+        play = set(gathered.views)
+        outside = [host for host in _hosts_list(inventory_hosts, "inventory hosts")
+                   if host not in play and _defines(hostvars, host, gathered.trunks_var)]
+        if outside:
+            problems.append(
+                "%s: the play does not cover every PBX host of the inventory (a hosts: pattern?); these define %s "
+                "and are not in it: %s. Run it from a play over every PBX host."
+                % (refused, gathered.trunks_var, _listed(outside)))
     if not any(entry.present for entry in gathered.trunks) and not force_all:
         problems.append(
-            "sip_attach_purge with no trunk in state present in the whole play would delete every connection "
-            "tagged %r in the account. List the trunks to keep, or set sip_attach_purge_force_all: true to take "
-            "the whole fleet off Telnyx." % (managed_tag,))
+            "%s with no trunk in state present in the whole play: it would delete every connection tagged %r in "
+            "the account. List the trunks to keep, or set sip_attach_purge_force_all: true to take the whole fleet "
+            "off Telnyx." % (refused, managed_tag))
     return problems
+
+
+def _defines(hostvars, host, name):
+    """Whether ``host`` defines the variable ``name`` in the inventory (read raw, nothing templated)."""
+    try:
+        return name in HostView(hostvars, host).raw
+    except AnsibleFilterError:
+        return False
 
 
 FLEET_VAR = "sip_attach_hosts"
@@ -730,9 +769,9 @@ def _localhost_mode_problems(gathered):
 
 def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_trunks=_MISSING, play_defaults=_MISSING,
                      purge=False, purge_force_all=False, purge_force_hosts_without_trunks=False, managed_tag=None,
-                     limit=None, purge_force_with_limit=False, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR,
-                     play_pbx=_MISSING, password_dir=None, rotate_passwords=False, rows=True, fleet_hosts=None,
-                     limit_hosts=None):
+                     limit=None, trunks_var=TRUNKS_VAR, defaults_var=DEFAULTS_VAR,
+                     play_pbx=_MISSING, password_dir=None, rotate_passwords=False, rows=True, purge_departed=False,
+                     inventory_hosts=None, workflow=None, fleet_hosts=None, limit_hosts=None):
     """Everything the sip_attach role needs before it sends anything, from one pass over the hosts.
 
     ``hosts`` are the play's hosts; with ``fleet_hosts`` (the localhost mode)
@@ -743,7 +782,11 @@ def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_tr
     hold passwords), ``rows`` (one report row per trunk, no password; only
     when ``rows`` is true or there are problems: the report needs them), and for
     the managed PBXs ``pbx_hosts``, ``pbx`` (host -> kind and accounts) and
-    ``generate`` (the passwords to generate on the controller).
+    ``generate`` (the passwords to generate on the controller). For the
+    purges: ``purge_owners`` (the hosts whose connections sip_attach_purge
+    may delete: the hosts read, the play's own PBX hosts in any mode) and
+    ``known_owners`` (with ``purge_departed``: every host of
+    ``inventory_hosts``; the connections of any other owner are departed).
     """
     hosts, problems = fleet_hosts_of_play(hosts, fleet_hosts, limit_hosts)
     gathered = Gathered(hostvars, hosts, trunks_var, defaults_var, password_dir, rotate_passwords)
@@ -753,24 +796,35 @@ def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_tr
     failed = _hosts_list(failed_hosts or [], "failed hosts")
     if failed:
         problems.append("These hosts failed before the rollout (see their errors above): %s." % _listed(failed))
-    if purge and limit and not purge_force_with_limit:
-        problems.append(
-            "sip_attach_purge is refused in a play limited with --limit (%s): it would delete the connections of the "
-            "hosts outside the limit. Purge from an unlimited play, or set sip_attach_purge_force_with_limit: true if "
-            "this limited play still covers every managed trunk." % limit)
     problems.extend(_play_level_problems(gathered, hostvars, play_host, play_trunks, play_defaults, play_pbx))
-    problems.extend(_purge_problems(gathered, purge, purge_force_all, purge_force_hosts_without_trunks, managed_tag))
+    problems.extend(_purge_problems(gathered, purge or purge_departed, purge_force_all,
+                                    purge_force_hosts_without_trunks, managed_tag))
+    if purge_departed:
+        problems.extend(_departed_problems(hostvars, gathered, inventory_hosts, limit, workflow, purge_force_all,
+                                           managed_tag))
     problems.extend(gathered.all_problems())
     return dict(
         problems=problems,
         message=summary(problems) if problems else None,
-        connections=[] if problems else gathered.items(),
+        connections=[] if problems else gathered.items(owners=True),
         rows=gathered.rows() if rows or problems else [],
         hosts=list(gathered.views),
         pbx_hosts=[] if problems else sorted(gathered.pbx_hosts),
         pbx={} if problems else gathered.pbx(),
         generate=[] if problems else gathered.generate(),
+        purge_owners=[] if problems or not purge else _purge_owners(gathered, purge_force_hosts_without_trunks),
+        known_owners=sorted(set(inventory_hosts or ()) | set(gathered.views)) if purge_departed and not problems
+        else [],
     )
+
+
+def _purge_owners(gathered, force_hosts_without_trunks):
+    """The owners whose connections sip_attach_purge may delete: the play's own hosts (the hosts read), those
+    that do not define their trunks only when forced."""
+    owners = set(gathered.views)
+    if not force_hosts_without_trunks:
+        owners -= set(gathered.hosts_without_trunks)
+    return sorted(owners)
 
 
 def sip_attach_with_passwords(data, passwords):
@@ -922,7 +976,66 @@ def sip_attach_with_registration(result, registration):
 
 
 RESULT_KEYS = ("action", "id", "fqdn", "user_name", "destination_uri", "registration_status", "proxy", "username",
-               "auth_username", "error")
+               "auth_username", "error", "adopted")
+
+
+def _shown(value):
+    """A value of a change in words: ``UDP``, ``null``, ``true``, ``[a, b]``, ``{k: v}``, ``""``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "{%s}" % ", ".join("%s: %s" % (key, _shown(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[%s]" % ", ".join(_shown(item) for item in value)
+    text = str(value)
+    return text if text else '""'
+
+
+def _secret_change(change):
+    """A password's change, as the modules give it: no before, after only ``(will be set)``."""
+    return change.get("before") is None and change.get("after") == SECRET_SHOWN
+
+
+def change_text(change):
+    """One field's change: ``external_uac_settings.transport: UDP -> TCP`` (a password: ``password: (will be set)``)."""
+    if _secret_change(change):
+        return "%s: %s" % (change.get("field"), SECRET_SHOWN)
+    return "%s: %s -> %s" % (change.get("field"), _shown(change.get("before")), _shown(change.get("after")))
+
+
+def changes_text(changes):
+    return "; ".join(change_text(change) for change in changes or [] if isinstance(change, Mapping))
+
+
+def drift(line):
+    """The changed fields of an updated connection's result line (an update is the only action that has drift)."""
+    if not isinstance(line, Mapping) or line.get("action") != "updated":
+        return []
+    return [change for change in line.get("changes") or [] if isinstance(change, Mapping)]
+
+
+def change_line(line):
+    """``pbx-1006: updated (external_uac_settings.transport: UDP -> TCP; tags: [a] -> [a, b])``."""
+    text = "%s: %s" % (line.get("connection_name"), line.get("action"))
+    detail = line.get("error") if line.get("action") == "failed" else changes_text(drift(line))
+    return "%s (%s)" % (text, detail) if detail else text
+
+
+def sip_attach_summary(result, limit=20):
+    """What the play shows after the rollout: the counts, one line per connection that is not unchanged (at most
+    ``limit``, each update naming its changed fields), how many lines were left out, and how many connections
+    were adopted."""
+    dummy, lines = _result_lines(result)
+    changed = [line for line in lines if isinstance(line, Mapping) and line.get("action") != "unchanged"]
+    limit = max(int(limit or 0), 0)
+    return dict(
+        counts=result.get("counts") if isinstance(result, Mapping) else None,
+        changes=[change_line(line) for line in changed[:limit]],
+        not_shown=max(len(changed) - limit, 0),
+        adopted=sum(1 for line in changed if line.get("adopted")),
+    )
 
 
 def join_result(rows, result, pbx=None):
@@ -951,12 +1064,14 @@ def join_result(rows, result, pbx=None):
                 if line.get(key) is not None:
                     row[key] = line[key]
             row["sip_domain"] = sip_domain(row.get("proxy"))
+            row["changes"] = drift(line)
         joined.append(row)
     for line in lines:
         if isinstance(line, Mapping) and line.get("connection_name") not in names:
             row = dict((column, None) for column in REPORT_COLUMNS)
             row.update((key, line.get(key)) for key in RESULT_KEYS)
-            row.update(state="absent", connection_name=line.get("connection_name"), sip_domain=sip_domain(line.get("proxy")))
+            row.update(state="absent", connection_name=line.get("connection_name"), sip_domain=sip_domain(line.get("proxy")),
+                       changes=drift(line))
             joined.append(row)
     return joined
 
@@ -969,8 +1084,13 @@ def sip_attach_worksheet(hostvars, hosts, result=None, trunks_var=TRUNKS_VAR, de
 
 REPORT_COLUMNS = ("pbx_host", "trunk", "connection_name", "state", "action", "id", "fqdn", "user_name",
                   "destination_uri", "registration_status", "sip_domain", "proxy", "transport", "username",
-                  "auth_username", "password_source", "error", "pbx", "pbx_registration", "test_call")
+                  "auth_username", "password_source", "error", "pbx", "pbx_registration", "test_call", "changes",
+                  "adopted")
 REPORT_ACTIONS = ACTIONS + ("not sent",)
+IN_PROGRESS = "in progress"
+# the files of a real run (the PBX team's worksheet), and of a check-mode run (the drift report): each its own names
+REPORT_NAME = "sip-attach-report"
+DRIFT_REPORT_NAME = "sip-attach-drift-report"
 
 
 def _csv_cell(value):
@@ -991,18 +1111,63 @@ def _md_table(headers, rows):
     return lines
 
 
+def _report_value(row, column):
+    return changes_text(row.get("changes")) if column == "changes" else row.get(column)
+
+
 def report_csv(rows):
     lines = [",".join(REPORT_COLUMNS)]
-    lines.extend(",".join(_csv_cell(row.get(column)) for column in REPORT_COLUMNS) for row in rows)
+    lines.extend(",".join(_csv_cell(_report_value(row, column)) for column in REPORT_COLUMNS) for row in rows)
     return "\n".join(lines) + "\n"
 
 
-def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit=None, run_error=None):
+def _what_drifted(rows, check_mode):
+    """The "What drifted" section: each updated connection, one table row per changed field."""
+    changed = [(row, change) for row in rows for change in row.get("changes") or []]
+    lines = ["", "## What drifted", ""]
+    if not changed:
+        lines.append("No existing connection differs from the inventory." if check_mode else
+                     "No existing connection differed from the inventory.")
+        return lines
+    lines.extend([
+        "Each connection whose settings differ from the inventory, one row per field: before is the value Telnyx had,",
+        "after the inventory's. %s A password is never shown: \"%s\" means it %s sent." % (
+            "Check mode: nothing was changed, a real run would set these." if check_mode else "This run set them.",
+            SECRET_SHOWN, "would be" if check_mode else "was"),
+        ""])
+    lines.extend(_md_table(
+        ("connection name", "PBX host", "trunk", "field", "before", "after"),
+        [(row.get("connection_name"), row.get("pbx_host") or "(purged)", row.get("trunk"), change.get("field"),
+          "" if _secret_change(change) else _shown(change.get("before")),
+          _shown(change.get("after")))
+         for row, change in changed]))
+    return lines
+
+
+def _run_lines(started, finished, in_progress):
+    if in_progress:
+        return ["**In progress**: this run started at %s and has not finished. If this is still here after the run,"
+                % (started or "an unknown time"),
+                "the run was interrupted (stopped, killed, or its controller lost): connections may have changed since",
+                "the last complete report, which this file replaces. Run the role again (or with `--check`) to see",
+                "where every connection stands.", ""]
+    if started:
+        return ["- Run started %s, finished %s" % (started, finished or "(unknown)")]
+    return []
+
+
+def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit=None, run_error=None, started=None,
+                    finished=None, in_progress=False):
     title = ("SIP Attach drift report (check mode: nothing was changed; each action is what a real run would do)"
              if check_mode else "SIP Attach rollout report")
     trunk_rows = [row for row in rows if row.get("pbx_host")]
     lines = ["# %s" % title, ""]
+    lines.extend(_run_lines(started, finished, in_progress))
+    if in_progress:
+        return "\n".join(lines)
     if run_error:
+        if started:
+            lines.append("")
         lines.extend(["**The run failed**: %s" % _md_cell(run_error), ""])
     limited = " (play limited to `%s`)" % limit if limit else ""
     lines.append("- Managed tag: `%s`; purge: %s%s" % (managed_tag, "on" if purge else "off", limited))
@@ -1012,6 +1177,11 @@ def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit
     unknown = sum(1 for row in rows if not row.get("action"))
     if unknown:
         lines.append("- no result: %d" % unknown)
+    adopted = sum(1 for row in rows if row.get("adopted"))
+    if adopted:
+        lines.append("- adopted: %d (connections that lacked the managed tag: tagged, and their passwords set from the "
+                     "inventory this once)" % adopted)
+    lines.extend(_what_drifted(rows, check_mode))
     lines.extend(["", "## Connections", ""])
     managed = any(row.get("pbx") for row in rows)
     pbx_headers = ("PBX", "registered as the PBX sees it", "test call") if managed else ()
@@ -1019,7 +1189,8 @@ def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit
         ("PBX host", "trunk", "connection name", "action", "id", "fqdn", "destination_uri",
          "registration status") + pbx_headers,
         [(row.get("pbx_host") or "(purged)", row.get("trunk"), row.get("connection_name"),
-          "%s: %s" % (row.get("action"), row["error"]) if row.get("error") else row.get("action"),
+          "%s: %s" % (row.get("action"), row["error"]) if row.get("error")
+          else "%s (adopted)" % row.get("action") if row.get("adopted") else row.get("action"),
           row.get("id"), row.get("fqdn"), row.get("destination_uri"), row.get("registration_status"))
          + ((row.get("pbx") or "none", row.get("pbx_registration"), row.get("test_call")) if managed else ())
          for row in rows]))
@@ -1039,20 +1210,28 @@ def report_markdown(rows, check_mode=False, managed_tag=None, purge=False, limit
 
 
 def sip_attach_report(rows, check_mode=False, managed_tag=None, purge=False, limit=None, result=None, run_error=None,
-                      pbx=None):
+                      pbx=None, started=None, finished=None, in_progress=False):
     """The report files: a list of {name, content} (Markdown and CSV) from report rows.
 
     With ``result`` (the registered result of the connections task, or ``{}``
     when it did not run), the rows are joined with it first: a trunk without
-    a line is ``not sent``.
+    a line is ``not sent``. A real run's files are ``sip-attach-report.*``,
+    a check-mode run's ``sip-attach-drift-report.*``. ``in_progress``: the
+    files a run writes before it sends anything, so that an interrupted run
+    leaves no older report looking current (every row's action is
+    ``in progress``).
     """
     if not isinstance(rows, list):
         raise AnsibleFilterError("sip_attach_report takes the list of rows of sip_attach_worksheet")
-    rows = join_result(rows, result, pbx) if result is not None else [dict(row) for row in rows]
+    if in_progress:
+        rows = [dict(row, action=IN_PROGRESS, changes=None) for row in rows]
+    else:
+        rows = join_result(rows, result, pbx) if result is not None else [dict(row) for row in rows]
+    name = DRIFT_REPORT_NAME if check_mode else REPORT_NAME
     return [
-        dict(name="sip-attach-report.md", content=report_markdown(rows, check_mode, managed_tag, purge, limit,
-                                                                  run_error)),
-        dict(name="sip-attach-report.csv", content=report_csv(rows)),
+        dict(name=name + ".md", content=report_markdown(rows, check_mode, managed_tag, purge, limit, run_error,
+                                                        started, finished, in_progress)),
+        dict(name=name + ".csv", content=report_csv(rows)),
     ]
 
 
@@ -1082,4 +1261,5 @@ class FilterModule(object):
             "sip_attach_to_register": sip_attach_to_register,
             "sip_attach_with_registration": sip_attach_with_registration,
             "sip_attach_report": sip_attach_report,
+            "sip_attach_summary": sip_attach_summary,
         }

@@ -11,8 +11,10 @@ collections.
 It owns the session, authentication, the User-Agent, retries with capped
 exponential backoff and jitter (honouring ``Retry-After`` and
 ``x-ratelimit-reset``), a rate-limit gate shared by every thread that uses the
-client, pagination to the last page, and the translation of API errors into
-one readable message plus a structured list.
+client (which paces them to the account window's remaining budget, so that
+clients that cannot see each other share it), pagination to the last page,
+and the translation of API errors into one readable message plus a
+structured list.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -167,19 +169,51 @@ def _summarise_text(text):
 
 # Share of the advertised rate the client paces itself to.
 PACE_SHARE = 0.95
+# How fast the estimate of the others' share fades when a new window begins (see RateGate.observe).
+SHARE_DECAY = 0.5
+
+
+class Ticket:
+    """One request's turn at the gate: its number among the client's requests, and when it may go."""
+
+    def __init__(self, seq, sent_at, paused=0.0):
+        self.seq = seq
+        self.sent_at = sent_at
+        self.paused = paused
 
 
 class RateGate:
-    """One pause shared by every thread that uses a client.
+    """One pace shared by every thread that uses a client, fair to the clients it cannot see.
 
-    When any request is told to slow down (429, or ``x-ratelimit-remaining``
-    reaching 0), every request waits until the window resets.
+    Telnyx counts requests per account in a window: every answer says how many
+    the window allows (``x-ratelimit-limit``), how many are left
+    (``x-ratelimit-remaining``) and in how many seconds it starts anew
+    (``x-ratelimit-reset``). Other clients of the same key (other processes,
+    the other slices of an AWX job) spend the same window, unseen.
 
-    Once the API has advertised its limit (``x-ratelimit-limit`` requests per
-    window of ``x-ratelimit-reset`` seconds, the longest reset seen), the
-    requests of all threads are also spaced evenly at just under that rate,
-    so that a fleet run stays within the limit instead of bursting into 429s
-    and then idling until a reset rounded up to whole seconds.
+    The gate paces the requests of all threads:
+
+    - never faster than just under the advertised rate (``limit`` per the
+      longest ``reset`` seen), so a run alone stays within the limit;
+    - never faster than its part of the window's remaining budget lasts
+      until the window ends: the requests left are what the newest answer
+      said, less the requests sent since (this client's, counted, and the
+      others', estimated); its part is the share of the window it spends
+      (``sharers``: the window's spending between two of its answers, per
+      request of its own in between; 4 for one of four equal clients).
+      Every client that does this spends the rest of the window evenly
+      until its end, together about as fast as the window refills, so
+      clients that cannot see each other (other processes, the slices of an
+      AWX job) share one account limit without running into 429s; the
+      estimate of the others fades at each new window, so a client that
+      is left alone speeds up again;
+    - when the budget is spent (0 left, or a 429), every thread waits for the
+      window's end; a 429's ``Retry-After`` is a pause of its own.
+
+    The window's end is tracked as a point in time (an upper bound: the
+    answer's ``reset`` counted from when it arrived, at most the window
+    length after an answer that shows a new window), so that a reset given
+    in whole seconds still gives the time left in a one-second window.
     """
 
     def __init__(self, clock=time.monotonic, sleep=time.sleep):
@@ -189,7 +223,16 @@ class RateGate:
         self._sleep = sleep
         self._window = 0.0
         self._interval = 0.0
-        self._next_slot = 0.0
+        self._last_slot = float("-inf")
+        self._admitted = 0        # requests given a turn so far
+        self._window_end = None   # when the account's current window has surely ended
+        self._window_from = float("-inf")  # the send time of the request that showed that window
+        self._remaining = None    # requests left in it, as the newest answer said ...
+        self._remaining_seq = -1  # ... to this client's request number ...
+        self._lowest = None       # ... and the lowest count seen in this window, with when it arrived
+        self._lowest_at = None
+        self._first = None        # (request number, requests left) of the first answer in this window
+        self.sharers = 1.0        # the window's spending by everyone, per request of this client's
         self.waited = 0.0
 
     def hold_until(self, delay):
@@ -204,27 +247,88 @@ class RateGate:
             self._window = max(self._window, window)
             self._interval = self._window / (limit * PACE_SHARE)
 
-    def wait(self):
-        """Pause until the shared window reopens and this request's slot comes; returns the seconds paused."""
+    def observe(self, ticket, remaining, reset):
+        """What an answer to ``ticket``'s request said of the account's window (``reset`` in seconds)."""
+        if remaining is None or reset is None:
+            return
+        with self._lock:
+            if ticket.sent_at < self._window_from:
+                return  # sent before the current window showed: it may tell of the one before
+            now = self._clock()
+            end = now + (min(reset, self._window) if self._window else reset)
+            # within a window the count only goes down: more left than before means a new window
+            new_window = (self._window_end is None or ticket.sent_at >= self._window_end
+                          or (remaining > self._lowest and ticket.sent_at >= self._lowest_at))
+            if new_window:
+                self._window_end = end
+                self._window_from = ticket.sent_at
+                self._lowest = None
+                self._first = (ticket.seq, remaining)
+                # until this window tells, assume fewer others than in the last: a client that
+                # had slowed down for others that are gone sends again, and learns it
+                self.sharers = 1.0 + (self.sharers - 1.0) * SHARE_DECAY
+            else:
+                self._window_end = min(self._window_end, end)
+                own = ticket.seq - self._first[0]
+                if own > 0:
+                    # everyone's requests between two answers, per request of ours in between
+                    self.sharers = max(1.0, (self._first[1] - remaining) / float(own))
+            if new_window or ticket.seq > self._remaining_seq:
+                self._remaining, self._remaining_seq = remaining, ticket.seq
+            if self._lowest is None or remaining <= self._lowest:
+                self._lowest, self._lowest_at = remaining, now
+
+    def _budget(self, now):
+        """(seconds to hold, spacing) that the window's remaining budget asks for."""
+        if self._window_end is None or now >= self._window_end:
+            return 0.0, 0.0  # no window known, or it has ended: the budget is whole again
+        left = self._window_end - now
+        # since that answer this client sent `since` more requests, and everyone about `sharers` times as many
+        since = self._admitted - self._remaining_seq - 1
+        budget = self._remaining - self.sharers * since
+        if budget <= 0:
+            return left, 0.0
+        # this client's part of what is left, spread until the window's end
+        return 0.0, left * self.sharers / budget
+
+    def turn(self):
+        """A ``Ticket`` if a request may go now, else None and the seconds to wait before asking again."""
+        with self._lock:
+            now = self._clock()
+            delay, spacing = self._resume_at - now, 0.0
+            if delay <= 0:
+                delay, spacing = self._budget(now)
+            if delay <= 0:
+                delay = self._last_slot + max(self._interval, spacing) - now
+                if spacing and delay > 0:
+                    delay = min(delay, self._window_end - now)  # at its end, the window refills
+            if delay > 0:
+                return None, delay
+            self._last_slot = now
+            self._admitted += 1
+            return Ticket(self._admitted - 1, now), 0.0
+
+    def admit(self):
+        """Wait until the window has room and this request's turn comes; returns its ``Ticket``.
+
+        Nothing is booked ahead: a thread sleeps, then asks again, so a turn
+        is only taken with what is known when it comes (others may have spent
+        the window meanwhile).
+        """
         paused = 0.0
         while True:
+            ticket, delay = self.turn()
+            if ticket is not None:
+                ticket.paused = paused
+                return ticket
+            self._sleep(delay)
+            paused += delay
             with self._lock:
-                now = self._clock()
-                delay = self._resume_at - now
-                if delay <= 0:
-                    slot = max(now, self._next_slot)
-                    self._next_slot = slot + self._interval
-                    delay = slot - now
-                    hold = False
-                else:
-                    hold = True
-            if delay > 0:
-                self._sleep(delay)
-                paused += delay
-                with self._lock:
-                    self.waited += delay
-            if not hold:
-                return paused
+                self.waited += delay
+
+    def wait(self):
+        """Like ``admit``, for a caller that needs only the seconds paused."""
+        return self.admit().paused
 
 
 # The longest pause a server's hint may impose on one retry.
@@ -252,9 +356,11 @@ def _header_seconds(headers, name):
 class TelnyxClient:
     """A small, thread-safe REST client for ``/v2``.
 
-    ``request`` retries what is safe to retry; ``post`` (and ``request`` with
-    method POST) never sends a POST twice without first asking ``recover``
-    whether the first one took effect.
+    ``request`` sends one call and retries what is safe to retry; ``get``,
+    ``post``, ``patch`` and ``delete`` are its shorthands, and ``paginate``
+    reads every page of a list. Given ``recover``, a POST whose outcome is
+    unknown is sent again only after ``recover`` found that the first one did
+    not take effect.
     """
 
     def __init__(self, api_key, api_url=None, timeout=30.0, validate_certs=True, retries=5,
@@ -312,8 +418,8 @@ class TelnyxClient:
         return {"Accept": "application/json", "User-Agent": self.user_agent}
 
     # -- one HTTP exchange -------------------------------------------------
-    def _send_once(self, method, path, params=None, body=None):
-        """Send one request. Returns (status, headers, parsed body, text)."""
+    def _send_once(self, method, path, params=None, body=None, ticket=None):
+        """Send one request (its turn at the gate: ``ticket``). Returns (status, headers, parsed body, text)."""
         with self._count_lock:
             self.request_count += 1
         url = self.api_url + path
@@ -360,11 +466,13 @@ class TelnyxClient:
                 data = response.json()
             except ValueError:
                 data = None
-        self._note_rate_limit(response.status_code, response.headers)
+        if ticket is not None:
+            self._note_rate_limit(response.status_code, response.headers, ticket)
         return response.status_code, response.headers, data, text
 
-    def _note_rate_limit(self, status, headers):
-        remaining = headers.get("x-ratelimit-remaining") if headers is not None else None
+    def _note_rate_limit(self, status, headers, ticket):
+        """Tell the gate what an answer said of the account's window."""
+        remaining = _header_number(headers, "x-ratelimit-remaining")
         reset = _header_seconds(headers, "x-ratelimit-reset")
         limit = _header_number(headers, "x-ratelimit-limit")
         if limit is not None and reset is not None:
@@ -373,8 +481,8 @@ class TelnyxClient:
             retry_after = _header_seconds(headers, "Retry-After")
             delay = retry_after if retry_after is not None else reset
             self.gate.hold_until(delay if delay is not None else 1.0)
-        elif remaining is not None and str(remaining).strip() == "0" and reset is not None:
-            self.gate.hold_until(reset)
+            remaining = 0  # whatever the header says, the window is spent
+        self.gate.observe(ticket, remaining, reset)
 
     def _backoff(self, attempt, status=None, headers=None):
         """The pause before retry ``attempt``: capped exponential with jitter, or longer when the server says so.
@@ -408,9 +516,10 @@ class TelnyxClient:
         while True:
             error = None
             headers = None
-            waited += self.gate.wait()
+            ticket = self.gate.admit()
+            waited += ticket.paused
             try:
-                status, headers, data, text = self._send_once(method, path, params=params, body=body)
+                status, headers, data, text = self._send_once(method, path, params=params, body=body, ticket=ticket)
             except TelnyxError as exc:
                 if not exc.retryable:
                     raise

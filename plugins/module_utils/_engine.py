@@ -8,12 +8,21 @@ PRIVATE: internal to the telnyx.sip collection; may change without notice.
 
 A ``Plan`` is made once per connection (``plan_connection``), from the
 desired fields and the connection as read. It carries the request to send,
-the field-level changes, and, once ``execute`` has run, the API's object and
-any error. ``uac_connection`` plans one (``converge_connection``);
-``uac_connections`` plans many against one paginated read and runs the
-writes on a pool of workers that share the client's rate-limit gate
-(``converge_connections``). Results are built from plans only, and leave
-through ``uac.masked``.
+the field-level changes, once ``execute`` has run the API's object and any
+error, and what the wait for registration found. ``uac_connection`` plans
+one (``converge_connection``); ``uac_connections`` plans many against one
+paginated read and runs the writes on a pool of workers that share the
+client's rate-limit gate (``converge_connections``). Results are built from
+plans only, and leave through ``uac.masked`` (``reported_connection``,
+``shown_diff``).
+
+Each rule is checked once per connection in a process: its own rules
+(``uac.validate``) on input, before any request (``_module.check_connection``,
+``_module.validate_items``), and the rules of an update
+(``uac.validate_update``) here, in the planner, once the connection is known.
+The sip_attach role's input filter checks each trunk's own rules in the
+controller's process too (``_module.check_item``), so that an error names its
+host and trunk; the module, in its own process, checks its items again.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -53,8 +62,12 @@ class Plan:
     delete: the whole connection goes). ``before``/``after``: the diff shown
     (built from ``changes``; a delete shows ``current``). ``connection``: the
     connection as it is after the plan (predicted until ``execute`` puts the
-    API's answer there). ``error``: why the plan could not be made or carried
-    out. ``registration_error``: why the connection did not register.
+    API's answer there; nothing else writes it). ``error``: why the plan could
+    not be made or carried out. ``registration``: what the wait for its
+    registration found (a ``_registration.Registration``: status word, live
+    details, why it did not register), None when not waited for.
+    ``adopted``: the connection existed without the managed tag and this plan
+    takes it over (its passwords are sent, as for a create).
     """
 
     def __init__(self, name, current=None, desired=None, action="unchanged", method=None, path=None, payload=None,
@@ -71,7 +84,8 @@ class Plan:
         self.after = after if after is not None else {}
         self.connection = connection
         self.error = error
-        self.registration_error = None
+        self.registration = None
+        self.adopted = False
 
     @property
     def changed(self):
@@ -81,8 +95,9 @@ class Plan:
 def plan_connection(desired, current, state="present", update_password="on_create", name=None):
     """The ``Plan`` that brings one connection from ``current`` to ``desired`` (or deletes it).
 
-    Raises ``ValidationError`` when the desired fields break a rule, checked
-    here against what the connection will be (a create, or ``current``).
+    ``desired`` has passed ``uac.validate`` (its own rules, checked once on
+    input); here an update is checked against ``current``
+    (``uac.validate_update``), which raises ``ValidationError``.
     """
     name = name or desired.get("connection_name") or (current or {}).get("connection_name")
     if state == "absent":
@@ -91,12 +106,11 @@ def plan_connection(desired, current, state="present", update_password="on_creat
         return Plan(name, current, desired, "deleted", "DELETE", uac.item_path(current["id"]),
                     before=copy.deepcopy(current), connection=current)
     if current is None:
-        uac.validate(desired, creating=True)
         payload = create_payload(uac.FIELDS, desired)
         changes = creation_changes(uac.FIELDS, payload)
         return Plan(name, None, desired, "created", "POST", uac.PATH, payload, changes,
                     after=nest(changes, "after"), connection=payload)
-    uac.validate(desired, creating=False, current=current)
+    uac.validate_update(desired, current)
     diff = plan_update(uac.FIELDS, desired, current, update_password=update_password)
     if not diff.changed:
         return Plan(name, current, desired, connection=current)
@@ -144,28 +158,39 @@ def check_rename(lookup, current, desired):
             % (name, ", ".join(str(o.get("id")) for o in others), current.get("id")))
 
 
+def reported_connection(plan, reveal=False):
+    """The connection as results show it: the API's object (or the prediction) with what the registration wait
+    found over its own ``registration_status``, secrets masked unless revealed."""
+    conn = dict(plan.connection or {})
+    if plan.registration is not None:
+        conn["registration_status"] = plan.registration.status
+        if plan.registration.details is not None:
+            conn["registration"] = plan.registration.details
+    return uac.masked(conn, reveal=reveal)
+
+
+def shown_diff(plan, **headers):
+    """The diff shown for a changed plan, always masked (a delete's ``before`` is the whole connection)."""
+    return uac.masked(dict(headers, before=plan.before, after=plan.after))
+
+
 def connection_result(plan, want_diff, reveal=False):
     """The module result for one connection: secrets masked unless revealed (the diff always masked)."""
     result = dict(
         changed=plan.changed,
         action=plan.action,
-        uac_connection=uac.masked(plan.connection or {}, reveal=reveal),
+        uac_connection=reported_connection(plan, reveal),
+        changes=uac.masked_changes(plan.changes),
     )
     if want_diff and plan.changed:
-        result["diff"] = uac.masked(dict(before=plan.before, after=plan.after))
+        result["diff"] = shown_diff(plan)
     return result
 
 
 def converge_connection(module):
     """The whole of ``uac_connection``: check, look up, plan, execute, wait, report."""
     params = module.params
-    desired = uac.desired_state(params)
-    uac.validate_id(params["id"])
-    if params["state"] == "present":
-        uac.validate(desired)
-    problems = registration.check_options(params)
-    if problems:
-        raise ValidationError("; ".join(problems))
+    desired = options.check_connection(params)
     lookup = Lookup(module.client)
     current = find_current(lookup, params["id"], params["connection_name"])
     if params["id"] is not None and current is None and params["state"] == "present":
@@ -176,31 +201,79 @@ def converge_connection(module):
     plan = plan_connection(desired, current, params["state"], params["update_password"])
     if plan.method is not None and not module.check_mode:
         execute(module.client, plan)
-    failures = []
     if params["wait_for_registration"] and params["state"] == "present" and not module.check_mode:
-        failures = registration.wait_for_connections(module.client, [(plan.connection.get("connection_name"),
-                                                                      plan.connection)], params)
+        wait_for_registration(module.client, [plan], params)
     result = connection_result(plan, module._diff, params["reveal_secrets"])
-    if failures:
-        module.fail_json(msg=failures[0][1], **result)
+    if plan.registration is not None and plan.registration.error is not None:
+        module.fail_json(msg=plan.registration.error, **result)
     return result
 
 
 # -- many connections ------------------------------------------------------------------------------
-def _with_tag(desired, current, tag):
-    """The desired state with the managed tag added (adoption keeps other tags)."""
+# A managed connection records its owner (the PBX host whose trunk it is) in a tag: <purge_tag>:owner=<owner>.
+OWNER_MARK = ":owner="
+
+
+def owner_tag(purge_tag, owner):
+    """The tag that records ``owner`` on a connection managed under ``purge_tag``."""
+    return "%s%s%s" % (purge_tag, OWNER_MARK, owner)
+
+
+def owners_of(conn, purge_tag):
+    """The owners a connection's tags record under ``purge_tag`` (an empty set: none)."""
+    prefix = purge_tag + OWNER_MARK
+    return set(tag[len(prefix):] for tag in conn.get("tags") or [] if isinstance(tag, str) and tag.startswith(prefix))
+
+
+def _with_tag(desired, current, tag, owner=None):
+    """The desired state with the managed tag added, and ``owner`` recorded in place of any other owner
+    (adoption keeps other tags)."""
     if not tag:
         return desired
     tags = desired.get("tags")
     if tags is None:
         tags = list((current or {}).get("tags") or [])
-    if tag not in tags:
-        tags = list(tags) + [tag]
+    mine = owner_tag(tag, owner) if owner is not None else None
+    if mine is not None:
+        tags = [t for t in tags if t == mine or not (isinstance(t, str) and t.startswith(tag + OWNER_MARK))]
+    tags = list(tags) + [t for t in (tag, mine) if t is not None and t not in tags]
     return dict(desired, tags=tags)
 
 
-def plan_fleet(items, existing, purge=False, purge_tag=None, update_password="on_create"):
-    """A ``Plan`` per typed item, matched by name against ``existing``, plus one per connection to purge."""
+class PurgeScope:
+    """Which of the managed connections that no item names a purge deletes.
+
+    ``all``: every one that carries ``tag``. ``owners``: only those whose
+    recorded owners are all in ``owners`` (a connection with the tag but no
+    owner is never deleted); with ``departed``, also those none of whose
+    recorded owners is in ``known`` (their hosts left), and those with no
+    owner at all (made before owners were recorded).
+    """
+
+    def __init__(self, tag, scope="all", owners=(), departed=False, known=()):
+        self.tag = tag
+        self.scope = scope
+        self.owners = frozenset(owners or ())
+        self.departed = departed
+        self.known = frozenset(known or ())
+
+    def selects(self, conn):
+        if self.tag not in (conn.get("tags") or []):
+            return False
+        if self.scope == "all":
+            return True
+        owners = owners_of(conn, self.tag)
+        if owners and owners <= self.owners:
+            return True
+        return self.departed and not owners & self.known
+
+
+def plan_fleet(items, existing, purge=False, purge_tag=None, update_password="on_create", scope=None):
+    """A ``Plan`` per typed item, matched by name against ``existing``, plus one per connection to purge.
+
+    ``scope`` (a ``PurgeScope``) says which managed connections the purge may delete; by default every one
+    with ``purge_tag``.
+    """
     by_name = {}
     for conn in existing:
         by_name.setdefault(conn.get("connection_name"), []).append(conn)
@@ -213,17 +286,25 @@ def plan_fleet(items, existing, purge=False, purge_tag=None, update_password="on
             continue
         current = matches[0] if matches else None
         desired = uac.desired_state(params)
+        # Taking over a connection that lacks the managed tag counts as its creation: the desired
+        # passwords are sent this once (the API does not say what the connection holds now).
+        adopted = bool(purge_tag) and current is not None and params["state"] == "present" \
+            and purge_tag not in (current.get("tags") or [])
         if params["state"] == "present":
-            desired = _with_tag(desired, current, purge_tag)
+            desired = _with_tag(desired, current, purge_tag, params.get("owner"))
         try:
-            plans.append(plan_connection(desired, current, params["state"],
-                                         params.get("update_password") or update_password, name))
+            plan = plan_connection(desired, current, params["state"],
+                                   "always" if adopted else params.get("update_password") or update_password, name)
         except ValidationError as exc:
             plans.append(Plan(name, error=str(exc)))
+            continue
+        plan.adopted = adopted
+        plans.append(plan)
     if purge:
+        scope = scope or PurgeScope(purge_tag)
         listed = set(params["connection_name"] for params in items)
         for conn in existing:
-            if conn.get("connection_name") not in listed and purge_tag in (conn.get("tags") or []):
+            if conn.get("connection_name") not in listed and scope.selects(conn):
                 plans.append(plan_connection({}, conn, "absent"))
     return plans
 
@@ -255,21 +336,26 @@ def waited_names(items, params):
 
 
 def wait_for_registration(client, plans, params, names=None):
-    """Wait for every connection the run leaves present (or those of ``names``), all at once."""
-    named = [(plan.name, plan.connection) for plan in plans
-             if plan.error is None and plan.action != "deleted" and plan.connection
-             and (names is None or plan.name in names)]
-    by_name = dict((plan.name, plan) for plan in plans)
-    for name, message in registration.wait_for_connections(client, named, params, workers=params["concurrency"]):
-        by_name[name].registration_error = message
+    """Wait for every connection the run leaves present (or those of ``names``), all at once.
+
+    What the wait found goes on each plan (``plan.registration``).
+    """
+    waited = [plan for plan in plans
+              if plan.error is None and plan.action != "deleted" and plan.connection
+              and (names is None or plan.name in names)]
+    found = registration.wait_for_connections(client, [(plan.name, plan.connection) for plan in waited], params,
+                                              workers=params.get("concurrency", 1))
+    for plan, registered in zip(waited, found):
+        plan.registration = registered
 
 
 def plan_line(plan, reveal=False):
     """One line of ``results``."""
     if plan.error is not None:
         return dict(connection_name=plan.name, action="failed", error=plan.error,
-                    id=(plan.current or {}).get("id"), fqdn=(plan.current or {}).get("fqdn"))
-    conn = uac.masked(plan.connection or {}, reveal=reveal)
+                    id=(plan.current or {}).get("id"), fqdn=(plan.current or {}).get("fqdn"),
+                    changes=uac.masked_changes(plan.changes))
+    conn = reported_connection(plan, reveal)
     external = conn.get("external_uac_settings") or {}
     internal = conn.get("internal_uac_settings") or {}
     line = dict(
@@ -283,9 +369,12 @@ def plan_line(plan, reveal=False):
         username=external.get("username"),
         auth_username=external.get("auth_username"),
         registration_status=conn.get("registration_status"),
+        changes=uac.masked_changes(plan.changes),
     )
-    if plan.registration_error is not None:
-        line["registration_error"] = plan.registration_error
+    if plan.adopted:
+        line["adopted"] = True
+    if plan.registration is not None and plan.registration.error is not None:
+        line["registration_error"] = plan.registration.error
     if reveal:
         line["password"] = conn.get("password")
         line["external_password"] = external.get("password")
@@ -319,7 +408,7 @@ def fleet_result(plans, want_diff, reveal=False):
     )
     if want_diff:
         result["diff"] = [
-            uac.masked(dict(before_header=plan.name, after_header=plan.name, before=plan.before, after=plan.after))
+            shown_diff(plan, before_header=plan.name, after_header=plan.name)
             for plan in plans if plan.error is None and plan.changed
         ]
     return result
@@ -333,8 +422,13 @@ def converge_connections(module):
             module.hide(options.secret_values(item))
     items = options.validate_items(params["connections"], params["purge"], params["purge_tag"], params["concurrency"],
                                    params)
+    owners = params["purge_owners"]
+    if owners is None:
+        owners = [item["owner"] for item in items if item.get("owner") is not None]
+    scope = PurgeScope(params["purge_tag"], params["purge_scope"], owners, params["purge_departed"],
+                       params["known_owners"])
     existing = Lookup(module.client).all()
-    plans = plan_fleet(items, existing, params["purge"], params["purge_tag"], params["update_password"])
+    plans = plan_fleet(items, existing, params["purge"], params["purge_tag"], params["update_password"], scope)
     if not module.check_mode:
         execute_fleet(module.client, plans, params["concurrency"])
         waited = waited_names(items, params)
@@ -351,3 +445,17 @@ def converge_connections(module):
     if problems:
         module.fail_json(msg="; ".join(problems), **result)
     return result
+
+
+# -- uac_registration_info: one read of many registrations, for a wait driven from outside ----------------
+def poll_registrations(module):
+    """The whole of ``uac_registration_info``: check the options, read every status once, count."""
+    params = module.params
+    problems = options.check_poll_options(params)
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    named = [(str(conn.get("connection_name") or conn["id"]), str(conn["id"])) for conn in params["connections"]]
+    deadline = None
+    if params["wait_started"] is not None:
+        deadline = params["wait_started"] + params["registration_timeout"]
+    return registration.poll(module.client, named, params["concurrency"], deadline, params["registration_timeout"])

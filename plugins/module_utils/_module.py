@@ -7,9 +7,10 @@
 PRIVATE: internal to the telnyx.sip collection; may change without notice.
 
 The option specs live here (the connection options with their environment
-fallbacks, the connection's fields from the ``_uac`` declaration, the items
-of ``uac_connections``, the info filters), with the checks Ansible cannot
-express and the warnings weakened transport security deserves.
+fallbacks, the connection's fields from the ``_uac`` declaration, the waiting
+for registration, the items of ``uac_connections``, the info filters), with
+the checks Ansible cannot express (``check_connection``, ``validate_items``)
+and the warnings weakened transport security deserves.
 ``TelnyxModule`` merges the connection options into the module's argument
 spec, reports a missing ``requests`` with ``missing_required_lib``, builds the
 one client, and turns bad input and API errors into ``fail_json`` without a
@@ -29,7 +30,6 @@ from ansible.module_utils.common.parameters import AnsibleFallbackNotFound
 from ansible.module_utils.errors import UnsupportedError
 from ansible.module_utils.six.moves.collections_abc import Mapping
 
-from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._client import (
     DEFAULT_API_URL,
@@ -45,6 +45,7 @@ from ansible_collections.telnyx.sip.plugins.module_utils._query import SORT_CHOI
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import ValidationError, fields_argument_spec
 
 UPDATE_PASSWORD_CHOICES = ["always", "on_create"]
+PURGE_SCOPES = ["all", "owners"]
 
 
 # -- the connection options -----------------------------------------------------------------------
@@ -98,6 +99,38 @@ def connection_fields_spec():
     return fields_argument_spec(uac.FIELDS)
 
 
+def registration_spec():
+    """The options of waiting for the registration (documented in the ``registration`` doc fragment)."""
+    return dict(
+        wait_for_registration=dict(type="bool", default=False),
+        registration_timeout=dict(type="int", default=600),
+        registration_poll_interval=dict(type="float", default=10.0),
+    )
+
+
+def check_registration_options(params):
+    """Problems with the waiting options (empty when fine)."""
+    problems = []
+    if params.get("registration_timeout") is not None and params["registration_timeout"] < 1:
+        problems.append("registration_timeout must be at least 1 second, got %s" % params["registration_timeout"])
+    interval = params.get("registration_poll_interval")
+    if interval is not None and interval <= 0:
+        problems.append("registration_poll_interval must be greater than 0, got %s" % interval)
+    return problems
+
+
+def check_poll_options(params):
+    """Problems with the options of uac_registration_info (empty when fine)."""
+    problems = check_registration_options(params)
+    if not 1 <= params["concurrency"] <= 64:
+        problems.append("concurrency must be between 1 and 64, got %s" % params["concurrency"])
+    for index, conn in enumerate(params["connections"]):
+        if not isinstance(conn, dict) or conn.get("id") in (None, ""):
+            problems.append("connections[%d] needs the id of a connection (for example a line of the results of "
+                            "telnyx.sip.uac_connections), got %r" % (index, conn))
+    return problems
+
+
 def behaviour_spec():
     """Options about how a connection is managed, not what it holds."""
     return dict(
@@ -110,7 +143,7 @@ def connection_spec():
     """The options of ``uac_connection``."""
     spec = connection_fields_spec()
     spec.update(behaviour_spec())
-    spec.update(registration.registration_spec())
+    spec.update(registration_spec())
     spec.update(
         state=dict(type="str", default="present", choices=["present", "absent"]),
         id=dict(type="str"),
@@ -126,6 +159,8 @@ def item_spec():
     # per item, over the module's options of the same name
     spec["update_password"] = dict(type="str", choices=UPDATE_PASSWORD_CHOICES, no_log=False)
     spec["wait_for_registration"] = dict(type="bool")
+    # who owns the connection (the sip_attach role: the PBX host), recorded in a tag beside purge_tag
+    spec["owner"] = dict(type="str")
     return spec
 
 
@@ -136,8 +171,12 @@ def fleet_spec():
         purge=dict(type="bool", default=False),
         purge_tag=dict(type="str"),
         purge_force_all=dict(type="bool", default=False),
+        purge_scope=dict(type="str", default="all", choices=PURGE_SCOPES),
+        purge_owners=dict(type="list", elements="str"),
+        purge_departed=dict(type="bool", default=False),
+        known_owners=dict(type="list", elements="str"),
         concurrency=dict(type="int", default=8),
-        **dict(behaviour_spec(), **registration.registration_spec())
+        **dict(behaviour_spec(), **registration_spec())
     )
 
 
@@ -163,6 +202,34 @@ def info_spec():
         registration=dict(type="bool", default=False),
         reveal_secrets=dict(type="bool", default=False),
     )
+
+
+def import_files_spec():
+    """The options of ``import_files``."""
+    return dict(
+        path=dict(type="path", required=True),
+        files=dict(type="list", elements="dict", required=True, options=dict(
+            path=dict(type="str", required=True),
+            content=dict(type="str", required=True),
+        )),
+        overwrite=dict(type="bool", default=False),
+    )
+
+
+def check_connection(params):
+    """The desired fields of ``uac_connection``, once its options pass their checks (``ValidationError`` if not).
+
+    The connection's own rules (``uac.validate``) run here, once, before any
+    request; the rules of an update run in the planner (``uac.validate_update``).
+    """
+    uac.validate_id(params["id"])
+    desired = uac.desired_state(params)
+    if params["state"] == "present":
+        uac.validate(desired)
+    problems = check_registration_options(params)
+    if problems:
+        raise ValidationError(problems)
+    return desired
 
 
 # -- the items of uac_connections -----------------------------------------------------------------
@@ -289,9 +356,12 @@ def item_validator():
 def check_item(item, validator=None):
     """One item typed by the item spec, and every problem with it as clauses that name its options.
 
-    The typed item is None when there are problems. The sip_attach role checks
-    each trunk with this before the module runs, so a trunk's error names its
-    host and trunk.
+    The typed item is None when there are problems. The item's own rules
+    (``uac.validate``) run here once; the rules of an update run in the
+    planner (``uac.validate_update``). The sip_attach role's input filter
+    checks each trunk with this in the controller, so a trunk's error names
+    its host and trunk; the module, another process, checks its items again
+    (``validate_items``), once each.
     """
     result = (validator or item_validator()).validate(item)
     if result.error_messages:
@@ -308,12 +378,14 @@ def check_item(item, validator=None):
 def validate_items(items, purge, purge_tag, concurrency, options=None):
     """Typed items, or ``ValidationError`` naming every bad item and option."""
     options = options or {}
-    problems = registration.check_options(options)
+    problems = check_registration_options(options)
     if purge and not purge_tag:
         problems.append("purge needs purge_tag: only connections that carry the managed tag are ever deleted")
     if purge_tag is not None and not purge_tag.strip():
         problems.append("purge_tag must not be empty")
-    if purge and purge_tag and not options.get("purge_force_all") and not any(
+    problems.extend(_purge_scope_problems(purge, purge_tag, options))
+    owners_only = options.get("purge_scope") == "owners" and not options.get("purge_departed")
+    if purge and purge_tag and not owners_only and not options.get("purge_force_all") and not any(
             isinstance(item, dict) and item.get("state", "present") == "present" for item in items):
         problems.append("purge with no connection in state present would delete every connection tagged %r in the "
                         "account: list the connections to keep, or set purge_force_all: true to delete them all"
@@ -336,12 +408,42 @@ def validate_items(items, purge, purge_tag, concurrency, options=None):
         if name is not None:
             seen[name] = index
         params, errors = check_item(item, validator)
+        if params is not None and params.get("owner") is not None:
+            errors = errors + _owner_problems(params["owner"], purge_tag)
         problems.extend("%s: %s" % (label, error) for error in errors)
         if params is not None:
             typed.append(params)
     if problems:
         raise ValidationError(problems)
     return typed
+
+
+def _owner_problems(owner, purge_tag):
+    if not purge_tag:
+        return ["owner needs purge_tag: the owner is recorded in the tag <purge_tag>:owner=<owner>"]
+    if not owner.strip():
+        return ["owner must not be empty"]
+    return []
+
+
+def _purge_scope_problems(purge, purge_tag, options):
+    """The purge_scope, purge_owners, purge_departed and known_owners options that do not go together."""
+    problems = []
+    owners_scope = options.get("purge_scope") == "owners"
+    if options.get("purge_owners") is not None and not owners_scope:
+        problems.append("purge_owners is only used with purge_scope: owners")
+    if options.get("purge_departed"):
+        if not (purge and owners_scope):
+            problems.append("purge_departed needs purge: true and purge_scope: owners")
+        if not options.get("known_owners"):
+            problems.append("purge_departed needs known_owners, every owner that still exists (the other owners' "
+                            "connections are deleted)")
+    elif options.get("known_owners") is not None:
+        problems.append("known_owners is only used with purge_departed: true")
+    for name in ("purge_owners", "known_owners"):
+        if any(not (owner or "").strip() for owner in options.get(name) or []):
+            problems.append("%s must not hold an empty owner" % name)
+    return problems
 
 
 def _describe(error):

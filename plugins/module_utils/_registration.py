@@ -49,25 +49,6 @@ CONNECTION_STATUS = {
 }
 
 
-def registration_spec():
-    return dict(
-        wait_for_registration=dict(type="bool", default=False),
-        registration_timeout=dict(type="int", default=600),
-        registration_poll_interval=dict(type="float", default=10.0),
-    )
-
-
-def check_options(params):
-    """Problems with the waiting options (empty when fine)."""
-    problems = []
-    if params.get("registration_timeout") is not None and params["registration_timeout"] < 1:
-        problems.append("registration_timeout must be at least 1 second, got %s" % params["registration_timeout"])
-    interval = params.get("registration_poll_interval")
-    if interval is not None and interval <= 0:
-        problems.append("registration_poll_interval must be greater than 0, got %s" % interval)
-    return problems
-
-
 def read(client, connection_id):
     """The live registration status of one connection (the API's bare object)."""
     try:
@@ -182,38 +163,50 @@ class Waiter:
             return {"read_error": exc.msg}
 
 
-def wait_for_connections(client, named, params, workers=8):
-    """Wait for the registration of ``named`` ((name, connection) pairs).
+class Registration:
+    """What a wait found for one connection.
 
-    Each connection dict gets the ``registration_status`` the wait ended on
-    and the live ``registration`` details. Returns the failure messages, one
-    per connection that did not register. Inactive connections are not
-    waited for.
+    ``status``: the status word, in the vocabulary of the connection's
+    ``registration_status`` field. ``details``: the live status object the
+    wait ended on (None when none was read). ``error``: why the connection did
+    not register (None when it did).
     """
-    failures = []
+
+    def __init__(self, status, details=None, error=None):
+        self.status = status
+        self.details = details
+        self.error = error
+
+
+def wait_for_connections(client, named, params, workers=8):
+    """Wait for the registration of ``named`` ((name, connection) pairs); nothing given is changed.
+
+    Returns one ``Registration`` per pair, in order, or None for a connection
+    that is not waited for (inactive, or not created).
+    """
+    found = [None] * len(named)
     waitable = []
-    for name, conn in named:
+    for index, (name, conn) in enumerate(named):
         if not conn or conn.get("id") is None or conn.get("active") is False:
             continue
         external = conn.get("external_uac_settings") or {}
         if not (external.get("proxy") and external.get("username")):
-            conn["registration_status"] = "Not Registered"
-            failures.append((name, "%s has no PBX to register to: set external_uac_settings.proxy, username and "
-                                   "password" % name))
+            found[index] = Registration("Not Registered", error="%s has no PBX to register to: set "
+                                                                "external_uac_settings.proxy, username and password"
+                                                                % name)
             continue
-        waitable.append((name, conn))
+        waitable.append((index, name, str(conn["id"])))
     if not waitable:
-        return failures
+        return found
     waiter = Waiter(client, params["registration_timeout"], params["registration_poll_interval"], workers=workers)
-    outcome = waiter.wait([conn["id"] for _name, conn in waitable])
-    for name, conn in waitable:
-        state, status = outcome[str(conn["id"])]
-        conn["registration_status"] = connection_status(status)
-        conn["registration"] = status
+    outcome = waiter.wait([cid for _index, _name, cid in waitable])
+    for index, name, cid in waitable:
+        state, status = outcome[cid]
+        error = None
         if state != REGISTERED:
-            failures.append((name, failure_message(name, status, timed_out=state == PENDING,
-                                                   timeout=params["registration_timeout"])))
-    return failures
+            error = failure_message(name, status, timed_out=state == PENDING, timeout=params["registration_timeout"])
+        found[index] = Registration(connection_status(status), status, error)
+    return found
 
 
 def annotate(client, connections, workers=8):
@@ -230,18 +223,6 @@ def annotate(client, connections, workers=8):
 
 
 # -- a wait driven from outside: one read per run, the task retried with until ---------------------------
-def check_poll_options(params):
-    """Problems with the options of uac_registration_info (empty when fine)."""
-    problems = check_options(params)
-    if not 1 <= params["concurrency"] <= 64:
-        problems.append("concurrency must be between 1 and 64, got %s" % params["concurrency"])
-    for index, conn in enumerate(params["connections"]):
-        if not isinstance(conn, dict) or conn.get("id") in (None, ""):
-            problems.append("connections[%d] needs the id of a connection (for example a line of the results of "
-                            "telnyx.sip.uac_connections), got %r" % (index, conn))
-    return problems
-
-
 def progress(counts, seconds_left=None, done=False):
     """``3 of 10 registered (1 failed, 6 pending), 410 s left``: one line a person reads while waiting."""
     text = "%d of %d registered" % (counts["registered"], counts["total"])
@@ -285,16 +266,3 @@ def poll(client, named, workers=8, deadline=None, timeout=None, clock=time.time)
                       for line in lines if "error" in line] if done else []
     return dict(changed=False, registrations=lines, counts=counts, seconds_left=seconds_left, done=done,
                 not_registered=not_registered, msg=progress(counts, seconds_left, done))
-
-
-def run_poll(module):
-    """The whole of ``uac_registration_info``: check the options, read every status once, count."""
-    params = module.params
-    problems = check_poll_options(params)
-    if problems:
-        module.fail_json(msg="; ".join(problems))
-    named = [(str(conn.get("connection_name") or conn["id"]), str(conn["id"])) for conn in params["connections"]]
-    deadline = None
-    if params["wait_started"] is not None:
-        deadline = params["wait_started"] + params["registration_timeout"]
-    return poll(module.client, named, params["concurrency"], deadline, params["registration_timeout"])

@@ -31,6 +31,8 @@ SECRET_WILL_SET = "(write-only: will be set)"
 SECRET_HIDDEN = "(hidden)"
 SECRET_WILL_CHANGE = "(hidden: will change)"
 PLACEHOLDERS = frozenset([SECRET_UNREADABLE, SECRET_WILL_SET, SECRET_HIDDEN, SECRET_WILL_CHANGE])
+# How a secret's change leaves the collection (results, play output, reports): whatever placeholder the plan holds
+SECRET_SHOWN = "(will be set)"
 
 
 class ValidationError(Exception):
@@ -49,11 +51,14 @@ class Field:
     clear value). ``null_value`` is the option value that stands for JSON
     null (``''`` for a nullable string). ``check`` is a callable
     ``(value) -> error text or None`` for rules beyond type and choices.
+    ``api_default`` is the value the API gives the field when a create leaves
+    it out (the contract's ``default:``), None when it names none; it is never
+    the option's default (an option left unset is not managed).
     """
 
     def __init__(self, type="str", choices=None, elements=None, options=None, compare="exact",
                  min_len=None, max_len=None, minimum=None, maximum=None, multiple_of=None,
-                 pattern=None, pattern_help=None, check=None, null_value=None):
+                 pattern=None, pattern_help=None, check=None, null_value=None, api_default=None):
         self.type = type
         self.choices = choices
         self.elements = elements
@@ -68,6 +73,7 @@ class Field:
         self.pattern_help = pattern_help
         self.check = check
         self.null_value = null_value
+        self.api_default = api_default
 
     @property
     def secret(self):
@@ -171,6 +177,40 @@ def _same(field, desired, current):
     if field.compare == "set":
         return sorted(set(desired or [])) == sorted(set(current or []))
     return desired == current
+
+
+def is_api_default(field, value):
+    """Whether ``value``, as the API returned it, is what the field holds when nobody set it.
+
+    Null is always a default; without a declared ``api_default``, so is an
+    empty string or list.
+    """
+    if value is None:
+        return True
+    if field.api_default is None:
+        return isinstance(value, (str, list)) and len(value) == 0
+    return _same(field, field.api_default, value)
+
+
+def non_defaults(fields, obj):
+    """The declared values of ``obj`` (as the API returned it) that are not the API's defaults, secrets left out.
+
+    A nested object keeps only its sub-fields that are not defaults, and is
+    left out when none is. Options set to exactly this compare equal to
+    ``obj``: the way to manage an object as it is.
+    """
+    found = {}
+    for name, field in fields.items():
+        value = obj.get(name)
+        if field.secret:
+            continue
+        if field.options is not None:
+            nested = non_defaults(field.options, value) if isinstance(value, dict) else {}
+            if nested:
+                found[name] = nested
+        elif not is_api_default(field, value):
+            found[name] = copy.deepcopy(value)
+    return found
 
 
 def managed(values):
@@ -351,6 +391,25 @@ def mask_secrets(obj, names, reveal=False):
     if isinstance(obj, list):
         return [mask_secrets(item, names) for item in obj]
     return obj
+
+
+def mask_changes(changes, paths, names):
+    """Field-level changes as they may leave the collection.
+
+    A change of a secret field (``paths``, see ``secret_paths``) keeps only
+    ``after`` as ``SECRET_SHOWN`` (its ``before`` is never shown: None),
+    whatever the plan held; any other value is masked like a result (secret
+    keys ``names`` at any depth).
+    """
+    secret = frozenset(".".join(path) for path in paths)
+    masked = []
+    for change in changes:
+        if change["field"] in secret:
+            masked.append(dict(field=change["field"], before=None, after=SECRET_SHOWN))
+        else:
+            masked.append(dict(field=change["field"], before=mask_secrets(change["before"], names),
+                               after=mask_secrets(change["after"], names)))
+    return masked
 
 
 def apply_change(current, payload):

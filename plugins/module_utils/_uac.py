@@ -6,7 +6,7 @@
 
 PRIVATE: internal to the telnyx.sip collection; may change without notice.
 
-Fields, choices and limits come from the official contract
+Fields, choices, limits and API defaults come from the official contract
 (``uac_connections.openapi.yaml``: CreateUacConnectionRequest,
 UpdateUacConnectionRequest, UacExternalSettings, UacInternalSettings, ...).
 Every module that manages UAC connections uses this one declaration; the
@@ -25,6 +25,7 @@ from ansible_collections.telnyx.sip.plugins.module_utils._resource import (
     Field,
     ValidationError,
     managed,
+    mask_changes,
     mask_secrets,
     secret_names,
     secret_paths,
@@ -119,71 +120,73 @@ INTERNAL_UAC_SETTINGS = dict(
 )
 
 INBOUND = dict(
-    ani_number_format=Field(choices=["+E.164", "E.164", "+E.164-national", "E.164-national"]),
+    ani_number_format=Field(choices=["+E.164", "E.164", "+E.164-national", "E.164-national"],
+                            api_default="E.164-national"),
     channel_limit=Field(type="int", minimum=0),
-    codecs=Field(type="list", elements="str"),
+    codecs=Field(type="list", elements="str", api_default=["G722", "G711U", "G711A", "G729", "OPUS", "H.264"]),
     default_routing_method=Field(choices=["sequential", "round-robin"]),
-    dnis_number_format=Field(choices=["+e164", "e164", "national", "sip_username"]),
-    generate_ringback_tone=Field(type="bool"),
-    isup_headers_enabled=Field(type="bool"),
-    prack_enabled=Field(type="bool"),
-    shaken_stir_enabled=Field(type="bool"),
-    simultaneous_ringing=Field(choices=["disabled", "enabled"]),
-    sip_compact_headers_enabled=Field(type="bool"),
-    sip_region=Field(choices=["US", "Europe", "Australia"]),
-    timeout_1xx_secs=Field(type="int", minimum=1, maximum=120),
-    timeout_2xx_secs=Field(type="int", minimum=1, maximum=600),
+    dnis_number_format=Field(choices=["+e164", "e164", "national", "sip_username"], api_default="e164"),
+    generate_ringback_tone=Field(type="bool", api_default=False),
+    isup_headers_enabled=Field(type="bool", api_default=False),
+    prack_enabled=Field(type="bool", api_default=False),
+    shaken_stir_enabled=Field(type="bool", api_default=False),
+    simultaneous_ringing=Field(choices=["disabled", "enabled"], api_default="disabled"),
+    sip_compact_headers_enabled=Field(type="bool", api_default=True),
+    sip_region=Field(choices=["US", "Europe", "Australia"], api_default="US"),
+    timeout_1xx_secs=Field(type="int", minimum=1, maximum=120, api_default=3),
+    timeout_2xx_secs=Field(type="int", minimum=1, maximum=600, api_default=90),
 )
 
 OUTBOUND = dict(
-    ani_override=Field(),
-    ani_override_type=Field(choices=["always", "normal", "emergency"]),
-    call_parking_enabled=Field(type="bool"),
+    ani_override=Field(api_default=""),
+    ani_override_type=Field(choices=["always", "normal", "emergency"], api_default="always"),
+    call_parking_enabled=Field(type="bool", api_default=False),
     channel_limit=Field(type="int", minimum=0),
-    generate_ringback_tone=Field(type="bool"),
-    instant_ringback_enabled=Field(type="bool"),
-    localization=Field(check=_check_localization),
+    generate_ringback_tone=Field(type="bool", api_default=False),
+    instant_ringback_enabled=Field(type="bool", api_default=True),
+    localization=Field(check=_check_localization, api_default="US"),
     outbound_voice_profile_id=Field(pattern=r"^\d+$", pattern_help="must be a numeric id"),
     t38_reinvite_source=Field(choices=["telnyx", "customer", "disabled", "passthru", "caller-passthru",
-                                       "callee-passthru"]),
+                                       "callee-passthru"], api_default="telnyx"),
 )
 
 FIELDS = dict(
     connection_name=Field(),
-    active=Field(type="bool"),
+    active=Field(type="bool", api_default=True),  # the contract's description: "Defaults to true"
     user_name=Field(min_len=4, max_len=32, pattern=r"^[A-Za-z0-9]+$",
                     pattern_help="must hold only letters and digits (no spaces or special characters)",
                     check=_check_user_name),
     password=Field(compare="secret", min_len=8, max_len=128),
-    anchorsite_override=Field(choices=ANCHORSITES),
-    dtmf_type=Field(choices=["RFC 2833", "Inband", "SIP INFO"]),
+    anchorsite_override=Field(choices=ANCHORSITES, api_default="Latency"),
+    dtmf_type=Field(choices=["RFC 2833", "Inband", "SIP INFO"], api_default="RFC 2833"),
     encrypted_media=Field(choices=["SRTP", "disabled"], null_value="disabled"),
     sip_uri_calling_preference=Field(choices=["disabled", "unrestricted", "internal"]),
-    default_on_hold_comfort_noise_enabled=Field(type="bool"),
-    encode_contact_header_enabled=Field(type="bool"),
-    onnet_t38_passthrough_enabled=Field(type="bool"),
-    call_cost_in_webhooks=Field(type="bool"),
+    # the request schemas' default (the response schema says true)
+    default_on_hold_comfort_noise_enabled=Field(type="bool", api_default=False),
+    encode_contact_header_enabled=Field(type="bool", api_default=False),
+    onnet_t38_passthrough_enabled=Field(type="bool", api_default=False),
+    call_cost_in_webhooks=Field(type="bool", api_default=False),
     ios_push_credential_id=Field(null_value=""),
     android_push_credential_id=Field(null_value=""),
     noise_suppression=Field(choices=["inbound", "outbound", "both", "disabled"]),
     noise_suppression_details=Field(type="dict", options=dict(
         attenuation_limit=Field(type="int", minimum=0, maximum=100, multiple_of=10),
-        engine=Field(choices=NOISE_ENGINES),
+        engine=Field(choices=NOISE_ENGINES, api_default="denoiser"),
     )),
     jitter_buffer=Field(type="dict", options=dict(
-        enable_jitter_buffer=Field(type="bool"),
-        jitterbuffer_msec_max=Field(type="int", minimum=40, maximum=400),
-        jitterbuffer_msec_min=Field(type="int", minimum=40, maximum=400),
+        enable_jitter_buffer=Field(type="bool", api_default=False),
+        jitterbuffer_msec_max=Field(type="int", minimum=40, maximum=400, api_default=200),
+        jitterbuffer_msec_min=Field(type="int", minimum=40, maximum=400, api_default=60),
     )),
     rtcp_settings=Field(type="dict", options=dict(
-        capture_enabled=Field(type="bool"),
-        port=Field(choices=["rtcp-mux", "rtp+1"]),
-        report_frequency_secs=Field(type="int", minimum=5, maximum=3000),
+        capture_enabled=Field(type="bool", api_default=False),
+        port=Field(choices=["rtcp-mux", "rtp+1"], api_default="rtp+1"),
+        report_frequency_secs=Field(type="int", minimum=5, maximum=3000, api_default=5),
     )),
     tags=Field(type="list", elements="str", compare="set"),
     webhook_event_url=Field(check=_check_url),
-    webhook_event_failover_url=Field(null_value="", check=_check_url),
-    webhook_api_version=Field(choices=["1", "2", "texml"]),
+    webhook_event_failover_url=Field(null_value="", check=_check_url, api_default=""),
+    webhook_api_version=Field(choices=["1", "2", "texml"], api_default="1"),
     webhook_timeout_secs=Field(type="int", minimum=0, maximum=30),
     inbound=Field(type="dict", options=INBOUND),
     outbound=Field(type="dict", options=OUTBOUND),
@@ -196,31 +199,54 @@ SECRET_NAMES = secret_names(FIELDS)
 SECRET_PATHS = secret_paths(FIELDS)
 
 
-def validate(desired, creating=None, current=None):
-    """Raise ``ValidationError`` listing every problem with one connection's options.
+SRTP_WITH_TLS = ("encrypted_media SRTP cannot be set when external_uac_settings.transport is TLS "
+                 "(the API refuses the combination)")
 
-    ``creating`` is True/False when known, None while the object is still to
-    be looked up (rules that depend on it are checked again later).
-    ``current`` is the connection being updated, when there is one.
+
+def _media_and_transport(values):
+    return values.get("encrypted_media"), (values.get("external_uac_settings") or {}).get("transport")
+
+
+def validate(desired):
+    """Raise ``ValidationError`` listing every problem with one connection's options, on their own.
+
+    The static rules: each field's type, format, choices and limits, and the
+    combinations of desired values alone. They are checked once, on input,
+    before any request (``_module.check_connection`` for ``uac_connection``,
+    ``_module.check_item`` for an item of ``uac_connections`` or a trunk of the
+    role); the rules that need the connection as it is are ``validate_update``'s.
     """
     problems = validate_fields(FIELDS, desired)
     name = desired.get("connection_name")
     if name is not None and not name.strip():
         problems.append("connection_name must not be empty")
-    # The combination is checked on what the connection will be: the desired
-    # values over the current ones.
-    media = desired.get("encrypted_media", (current or {}).get("encrypted_media"))
-    transport = (desired.get("external_uac_settings") or {}).get(
-        "transport", ((current or {}).get("external_uac_settings") or {}).get("transport"))
-    if media == "SRTP" and transport == "TLS":
-        problems.append("encrypted_media SRTP cannot be set when external_uac_settings.transport is TLS "
-                        "(the API refuses the combination)")
-    if desired.get("webhook_api_version") == "texml":
-        if not (desired.get("outbound") or {}).get("call_parking_enabled"):
-            problems.append("webhook_api_version texml needs outbound.call_parking_enabled: true")
-        if creating is False and (current or {}).get("webhook_api_version") != "texml":
-            problems.append("webhook_api_version texml can only be set when the connection is created; "
-                            "allowed on update: 1, 2")
+    if _media_and_transport(desired) == ("SRTP", "TLS"):
+        problems.append(SRTP_WITH_TLS)
+    if desired.get("webhook_api_version") == "texml" and not (desired.get("outbound") or {}).get(
+            "call_parking_enabled"):
+        problems.append("webhook_api_version texml needs outbound.call_parking_enabled: true")
+    if problems:
+        raise ValidationError(problems)
+
+
+def validate_update(desired, current):
+    """Raise ``ValidationError`` listing what ``desired`` may not do to ``current``, an existing connection.
+
+    The rules that need the connection as it is, checked by the planner
+    (``_engine.plan_connection``) once it is known; ``validate`` has checked
+    the desired values on their own (a create has no other rule).
+    """
+    problems = []
+    media, transport = _media_and_transport(desired)
+    if media is None or transport is None:
+        # What the connection will be: the desired values over the current
+        # ones (both desired is validate's rule).
+        current_media, current_transport = _media_and_transport(current)
+        if (media or current_media, transport or current_transport) == ("SRTP", "TLS"):
+            problems.append(SRTP_WITH_TLS)
+    if desired.get("webhook_api_version") == "texml" and current.get("webhook_api_version") != "texml":
+        problems.append("webhook_api_version texml can only be set when the connection is created; "
+                        "allowed on update: 1, 2")
     if problems:
         raise ValidationError(problems)
 
@@ -245,3 +271,8 @@ def masked(obj, reveal=False):
     The one boundary on the way out: every module result goes through it.
     """
     return mask_secrets(obj, SECRET_NAMES, reveal=reveal)
+
+
+def masked_changes(changes):
+    """A plan's field-level changes as they may leave the collection: a secret only as ``(will be set)``."""
+    return mask_changes(changes, SECRET_PATHS, SECRET_NAMES)

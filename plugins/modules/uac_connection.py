@@ -104,6 +104,9 @@ uac_connection:
   description:
     - The connection as the API returned it after the change (or as it would be, in check mode), with every password masked
       unless O(reveal_secrets=true). Empty after a delete of a connection that did not exist.
+    - With O(wait_for_registration=true), C(registration_status) is the status the wait ended on, and C(registration)
+      holds the live details it read from C(GET /sip_registration_status) (C(registered), C(sip_registration_status),
+      the PBX's C(last_registration_response), ...).
   returned: always
   type: dict
   sample:
@@ -128,6 +131,35 @@ action:
   type: str
   choices: [created, updated, deleted, unchanged]
   sample: updated
+changes:
+  description:
+    - The fields that differ, one entry each - C(field), the field's dotted path (C(external_uac_settings.transport));
+      C(before), its value as the API had it; C(after), its value as the task wants it. Lists (C(tags)) are shown whole.
+    - For V(updated), the changed fields (in check mode, the fields a real run would change). For V(created), every field
+      sent, C(before) null. Empty for V(deleted) and V(unchanged).
+    - A password never appears, not even with O(reveal_secrets=true) - its change has C(before) null and C(after) the
+      text "(will be set)".
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.1.0
+  contains:
+    field:
+      description: The field's dotted path.
+      type: str
+    before:
+      description: The value before (null when the field was not set, and for a password).
+      type: raw
+    after:
+      description: The value after ("(will be set)" for a password).
+      type: raw
+  sample:
+    - field: external_uac_settings.transport
+      before: UDP
+      after: TCP
+    - field: external_uac_settings.password
+      before: null
+      after: "(will be set)"
 diff:
   description: The changed fields before and after (secrets only say whether they will be set).
   returned: when changed and in diff mode

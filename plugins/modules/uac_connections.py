@@ -38,6 +38,10 @@ options:
       - An item may also set C(update_password) and C(wait_for_registration), which then win over the options of the
         same name for that item (the C(telnyx.sip.sip_attach) role sends the password of a trunk whose password it
         has just changed on the PBX, and waits only for the trunks of the PBXs it manages).
+      - An item may set C(owner), who the connection belongs to (the C(telnyx.sip.sip_attach) role gives each
+        trunk's PBX host). It is recorded on the connection as the tag C(<purge_tag>:owner=<owner>), beside
+        O(purge_tag), in place of any other owner; a listed connection that lacks it gets it (reported as an
+        update). Needs O(purge_tag). O(purge_scope=owners) purges by it.
       - Passwords in items are kept out of the module's output like any C(no_log) option.
     type: list
     elements: dict
@@ -45,25 +49,70 @@ options:
     version_added: 0.1.0
   purge:
     description:
-      - Delete every connection that carries O(purge_tag) and is not named in O(connections).
+      - Delete the connections that carry O(purge_tag), are not named in O(connections), and are in the
+        O(purge_scope) - by default every such connection of the account.
       - Needs O(purge_tag); connections without that tag are never touched.
-      - Refused, before any request, when O(connections) holds no item in state V(present) (an empty list, for
-        example a variable that came out empty), because that would delete every managed connection of the account.
-        Set O(purge_force_all=true) when that is what you mean.
+      - With O(purge_scope=all) (or O(purge_departed=true)), refused before any request when O(connections)
+        holds no item in state V(present) (an empty list, for example a variable that came out empty), because
+        that would delete every managed connection of the account. Set O(purge_force_all=true) when that is what
+        you mean. With O(purge_scope=owners) alone an owner without items is a statement that it has none.
     type: bool
     default: false
     version_added: 0.1.0
+  purge_scope:
+    description:
+      - Which of the managed connections that O(connections) does not name O(purge) deletes.
+      - V(all) - every one that carries O(purge_tag). Only right when O(connections) lists every managed
+        connection of the account.
+      - V(owners) - only those whose recorded owners (the C(owner) of the items that made them) are all in
+        O(purge_owners). Connections of other owners, and connections with O(purge_tag) but no owner (made
+        before owners were recorded, or by hand), are never deleted. Right for a run that knows only some
+        owners' connections, such as one slice of an AWX job or a play limited with C(--limit).
+    type: str
+    choices: [all, owners]
+    default: all
+    version_added: 0.1.0
+  purge_owners:
+    description:
+      - With O(purge_scope=owners), the owners whose unlisted connections O(purge) deletes. An owner listed here
+        with no item in O(connections) loses every connection it owns.
+      - Default - the owners named by the items of O(connections).
+    type: list
+    elements: str
+    version_added: 0.1.0
+  purge_departed:
+    description:
+      - With O(purge=true) and O(purge_scope=owners), also delete the connections with O(purge_tag) none of whose
+        recorded owners is in O(known_owners) (owners that no longer exist, such as PBX hosts that left the
+        inventory), and those that record no owner at all.
+      - Only right when O(known_owners) names every owner that still exists and O(connections) lists every
+        connection of those owners. Refused when O(connections) holds no item in state V(present), unless
+        O(purge_force_all=true).
+    type: bool
+    default: false
+    version_added: 0.1.0
+  known_owners:
+    description:
+      - With O(purge_departed=true), every owner that still exists; their connections are never deleted as departed.
+    type: list
+    elements: str
+    version_added: 0.1.0
   purge_force_all:
     description:
-      - Let O(purge) run when O(connections) holds no item in state V(present), which deletes B(every) connection
-        that carries O(purge_tag). Dangerous; meant for taking a whole fleet off Telnyx.
+      - Let O(purge) (with O(purge_scope=all) or O(purge_departed=true)) run when O(connections) holds no item in
+        state V(present), which deletes B(every) connection that carries O(purge_tag) (in the scope). Dangerous;
+        meant for taking a whole fleet off Telnyx.
     type: bool
     default: false
     version_added: 0.1.0
   purge_tag:
     description:
       - Tag that marks the connections this task manages. Every connection the task creates or updates gets it, and a listed
-        connection that lacks it gets it (adoption, reported as an update).
+        connection that lacks it gets it (adoption, reported as an update). An item's C(owner) is recorded in the tag
+        C(<purge_tag>:owner=<owner>).
+      - Adoption counts as the connection's creation - the item's passwords are sent then, once, whatever
+        O(update_password) says (the API does not tell what password a connection made elsewhere holds), and the
+        line of RV(results) says C(adopted=true). Later runs find the tag and follow O(update_password).
     type: str
     version_added: 0.1.0
   concurrency:
@@ -75,7 +124,8 @@ options:
   update_password:
     description:
       - When to send passwords to existing connections whose current password the API does not return in clear.
-        See O(telnyx.sip.uac_connection#module:update_password).
+        See O(telnyx.sip.uac_connection#module:update_password). A connection adopted under O(purge_tag) gets its
+        passwords in any case.
     type: str
     choices: [always, on_create]
     default: on_create
@@ -117,6 +167,21 @@ EXAMPLES = r"""
       - connection_name: pbx-old-2001
         state: absent
   register: rollout
+
+- name: One PBX's trunks, with the PBX as their owner; delete only that PBX's managed connections that left the list
+  telnyx.sip.uac_connections:
+    purge: true
+    purge_scope: owners
+    purge_tag: sip-attach
+    connections:
+      - connection_name: pbx-hq-1006
+        owner: pbx-hq
+        external_uac_settings:
+          proxy: sip:pbx-hq.example.com:5060
+          username: "1006"
+          password: "{{ vault_pbx_hq_1006 }}"
+        internal_uac_settings:
+          destination_uri: 1006@assistant-abc123.sip.telnyx.com
 
 - name: Keep exactly these managed connections; delete the managed ones that left the list
   telnyx.sip.uac_connections:
@@ -170,10 +235,34 @@ results:
     registration_status:
       description: The connection's registration status as the API reports it.
       type: str
+    changes:
+      description:
+        - The fields that differ, one C({field, before, after}) each, as in RV(telnyx.sip.uac_connection#module:changes) - C(field)
+          a dotted path (C(external_uac_settings.transport)), lists (C(tags)) shown whole, a password only as C(after)
+          "(will be set)" with C(before) null (never its value, not even with O(reveal_secrets=true)).
+        - For V(updated), the changed fields (in check mode, the fields a real run would change; an adopted connection
+          shows C(tags) gaining O(purge_tag)). For V(created), every field sent, C(before) null. Empty for V(deleted) and
+          V(unchanged). For V(failed), the changes the write tried to make, empty when the item could not be planned.
+      type: list
+      elements: dict
+      version_added: 0.1.0
+      sample:
+        - field: external_uac_settings.transport
+          before: UDP
+          after: TCP
+        - field: tags
+          before: [hq, sip-attach]
+          after: [hq, night, sip-attach]
     error:
       description: Why the item failed.
       type: str
       returned: when the item failed
+    adopted:
+      description:
+        - V(true) when this run takes over a listed connection that lacked O(purge_tag). The tag is added and the
+          item's passwords are sent this once, as for a create. In check mode, the connection would be taken over.
+      type: bool
+      returned: when the connection is adopted
     registration_error:
       description: Why the connection did not register (with O(wait_for_registration=true)).
       type: str
@@ -197,6 +286,13 @@ results:
       username: "1006"
       auth_username: null
       registration_status: null
+      changes:
+        - field: connection_name
+          before: null
+          after: pbx-hq-1006
+        - field: external_uac_settings.password
+          before: null
+          after: "(will be set)"
 by_name:
   description: The lines of RV(results), keyed by connection name.
   returned: always

@@ -142,8 +142,8 @@ not_registered:
   elements: dict
 """
 
+from ansible_collections.telnyx.sip.plugins.module_utils._engine import poll_registrations
 from ansible_collections.telnyx.sip.plugins.module_utils._module import TelnyxModule, registration_info_spec
-from ansible_collections.telnyx.sip.plugins.module_utils._registration import run_poll
 
 
 def main():
@@ -152,7 +152,7 @@ def main():
         required_together=[("wait_started", "registration_timeout")],
         supports_check_mode=True,
     )
-    module.run(run_poll)
+    module.run(poll_registrations)
 
 
 if __name__ == "__main__":

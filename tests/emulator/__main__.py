@@ -30,6 +30,13 @@ def _positive(text):
     return value
 
 
+def _positive_seconds(text):
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python3 -m tests.emulator",
@@ -42,7 +49,10 @@ def parse_args(argv=None):
     parser.add_argument("--latency-ms", type=_non_negative, default=0,
                         help="milliseconds added to every API response")
     parser.add_argument("--rate-limit", type=_positive,
-                        help="requests a second per API key; beyond it 429 (default: unlimited)")
+                        help="requests a window per API key, shared by every client of the key; beyond it 429 "
+                             "(default: unlimited)")
+    parser.add_argument("--rate-window", type=_positive_seconds, default=1.0,
+                        help="seconds of a rate-limit window (default 1)")
     parser.add_argument("--fail-rate", type=_share, default=0.0,
                         help="share (0..1) of API requests answered with 500 or 503 before acting")
     parser.add_argument("--seed", type=int, help="seed for generated ids, passwords and faults")
@@ -64,6 +74,7 @@ def main(argv=None):
         **sip_config(args),
         latency_ms=args.latency_ms,
         rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
         fail_rate=args.fail_rate,
         seed=args.seed,
         plaintext_passwords=args.plaintext_passwords,

@@ -9,7 +9,8 @@ from typing import Any, Optional
 class EmulatorConfig:
     api_key: Optional[str] = None  # only this bearer token is accepted; None: any non-empty one
     latency_ms: int = 0  # added to every API response
-    rate_limit: Optional[int] = None  # requests a second per key; None: unlimited
+    rate_limit: Optional[int] = None  # requests a window per key (shared by every client of it); None: unlimited
+    rate_window: float = 1.0  # seconds of a rate-limit window
     fail_rate: float = 0.0  # share of API requests answered with 500 or 503
     seed: Optional[int] = None  # seeds ids, passwords and faults
     plaintext_passwords: bool = False  # serve passwords in clear, as older accounts see them

@@ -46,10 +46,17 @@ class Step:
 
 
 class RateLimiter(Step):
-    """Fixed one-second windows per API key; `x-ratelimit-*` headers on every response."""
+    """One account window per API key, shared by every client that uses the key.
 
-    def __init__(self, limit=None, clock=time.monotonic):
+    Fixed windows of `window` seconds: one starts with the first request after the last one ended. Every
+    response carries `x-ratelimit-limit` (requests a window allows), `x-ratelimit-remaining` (left in this
+    window) and `x-ratelimit-reset` (seconds until it starts anew, in whole seconds rounded up: never 0
+    while it runs), as Telnyx documents them; beyond the limit, 429 with `Retry-After` set to the reset.
+    """
+
+    def __init__(self, limit=None, window=1.0, clock=time.monotonic):
         self.limit = limit
+        self.window = window
         self._clock = clock
         self._lock = threading.Lock()
         self._windows = {}  # key -> [window start, count]
@@ -58,17 +65,19 @@ class RateLimiter(Step):
         now = self._clock()
         with self._lock:
             window = self._windows.get(key)
-            if window is None or now - window[0] >= 1:
+            if window is None or now - window[0] >= self.window:
                 window = self._windows[key] = [now, 0]
             window[1] += count
-            return window[1], window[0] + 1 - now
+            return window[1], window[0] + self.window - now
 
     def _headers(self, used, reset_in):
         limit = self.limit or UNLIMITED
         return {
             "x-ratelimit-limit": str(limit),
             "x-ratelimit-remaining": str(max(limit - used, 0)),
-            "x-ratelimit-reset": str(max(math.ceil(reset_in), 1)),
+            # whole seconds, rounded up; rounded to the millisecond first, so that the float error of
+            # start + window - now never adds a second
+            "x-ratelimit-reset": str(max(math.ceil(round(reset_in, 3)), 1)),
         }
 
     def before(self, call):

@@ -41,7 +41,7 @@ class Emulator:
             self.store.listeners.append(self.registrar.handle)
         self.state = persistence.attach(config.state_file, self.store)
         self.faults = FaultInjector.from_config(config)
-        steps = [BearerAuth(config.api_key), *self.faults.auth_steps(), RateLimiter(config.rate_limit),
+        steps = [BearerAuth(config.api_key), *self.faults.auth_steps(), RateLimiter(config.rate_limit, config.rate_window),
                  *self.faults.steps()]
         if config.latency_ms:
             steps.append(Latency(config.latency_ms))

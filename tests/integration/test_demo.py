@@ -27,6 +27,12 @@ def test_demo_creates_updates_lists_and_rolls_out():
     assert "demo-only-" not in out  # the demo passwords never reach the output
     assert "'created': 0" not in out and "unchanged: 0" not in out
     assert "- unchanged: 6" in out  # the second rollout changes nothing
+    # a transport changed behind the role's back: --check names the connection and the field, in the play's
+    # output and in the drift report, and writes nothing
+    drift = out.split("Drift report: --check names the connection", 1)[1].split("=====", 2)
+    assert '"pbx-hq-1-reception: updated (external_uac_settings.transport: UDP -> TCP)"' in drift[0]
+    assert "| pbx-hq-1-reception | pbx-hq-1 | reception | external_uac_settings.transport | UDP | TCP |" in drift[1]
+    assert "sip-attach-report.md, the last real run's report, is still there" in out
     assert "Demo finished; the emulator is stopped." in out
     if find_kamailio():
         assert "registration_status: Registered" in out and "PBX's last answer: 200 OK" in out

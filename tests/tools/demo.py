@@ -2,7 +2,8 @@
 
 Starts the emulator on a free loopback port, runs the example playbooks
 (one connection created, re-run, updated and listed; then the sip_attach
-role over the example PBX inventory), prints the rollout report, then the
+role over the example PBX inventory), prints the rollout report, changes a
+transport behind the role's back and shows what --check says drifted, then the
 PBX half over local PBXs (a real Asterisk 22 and a real Kamailio, where they
 can run): both sides configured, registered as both sides see it, a test
 call answered by "Telnyx". Stops everything at the end. No Telnyx account and
@@ -130,6 +131,34 @@ def demo_pbx_half(env: dict) -> None:
         print("\n===== %s\n%s" % (report.relative_to(ROOT), report.read_text()), flush=True)
 
 
+def api(url: str, method: str, path: str, body: dict | None = None) -> dict:
+    """One request to the emulator's API, as someone with the API key (a portal user, a script) would send it."""
+    request = urllib.request.Request(
+        "%s/v2%s" % (url, path), method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": "Bearer %s" % DEMO_KEY, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+
+def demo_drift(url: str, rollout: tuple, reports: Path, env: dict) -> None:
+    """Someone changes a transport behind the role's back; --check names the connection and the field."""
+    name = "pbx-hq-1-reception"
+    conn = [c for c in api(url, "GET", "/uac_connections?page%5Bsize%5D=250")["data"]
+            if c["connection_name"] == name][0]
+    # the API replaces a nested object whole: send it all (its password stays as it is when left out)
+    external = dict((key, value) for key, value in conn["external_uac_settings"].items()
+                    if value is not None and key != "password")
+    api(url, "PATCH", "/uac_connections/%s" % conn["id"], {"external_uac_settings": dict(external, transport="UDP")})
+    print("\n===== Someone sets the transport of %s to UDP in the portal (the inventory says TCP)" % name, flush=True)
+    run("Drift report: --check names the connection and the field that differ, and changes nothing",
+        *rollout, "--check", env=env)
+    report = reports / "sip-attach-drift-report.md"
+    section = report.read_text().split("## What drifted", 1)[1].split("## Connections", 1)[0]
+    print("\n===== %s: What drifted%s" % (report.relative_to(ROOT), section.rstrip()), flush=True)
+    print("(%s, the last real run's report, is still there)" % (reports / "sip-attach-report.md").relative_to(ROOT),
+          flush=True)
+
+
 def show_calls(url: str) -> None:
     with urllib.request.urlopen("%s/_emulator/calls" % url, timeout=10) as answer:
         calls = json.load(answer)["data"]
@@ -162,6 +191,7 @@ def main() -> int:
         report = reports / "sip-attach-report.md"
         if report.exists():
             print(f"\n===== {report.relative_to(ROOT)}\n{report.read_text()}")
+        demo_drift(url, rollout, reports, env)
         demo_registration(env)
         demo_pbx_half(env)
         show_calls(url)

@@ -16,17 +16,26 @@ def _yaml(*parts):
         return yaml.safe_load(handle)
 
 
-def _modules():
+def _modules(api=True):
+    """The modules that take the API options (the telnyx.sip.api fragment), or those that do not."""
     folder = os.path.join(REPO_ROOT, "plugins", "modules")
-    return sorted(name[:-3] for name in os.listdir(folder) if name.endswith(".py") and not name.startswith("_"))
+    found = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py") and not name.startswith("_"):
+            with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                if ("- telnyx.sip.api\n" in handle.read()) == api:
+                    found.append(name[:-3])
+    return found
 
 
-def test_the_action_group_lists_every_module_and_nothing_else():
+def test_the_action_group_lists_every_module_of_the_api_and_nothing_else():
     group = _yaml("meta", "runtime.yml")["action_groups"]["uac"]
     names = [entry.rsplit(".", 1)[-1] if isinstance(entry, str) else entry for entry in group]
     assert all(isinstance(name, str) for name in names), group
     assert sorted(names) == _modules()
     assert len(set(names)) == len(names), "a module is listed twice"
+    # a module without the API options would refuse the api_key that module_defaults of the group give it
+    assert _modules(api=False) == ["import_files"]
 
 
 def test_requires_ansible_is_a_lower_bound_of_a_released_core():

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.collection_path import collections_root
-from tests.integration.ecosystem.conftest import REPO_ROOT, tool_env, venv_tool
+from tests.integration.ecosystem.helpers import REPO_ROOT, tool_env, venv_tool
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import re
 import pytest
 import yaml
 
-from tests.integration.ecosystem.conftest import REPO_ROOT, run, tool_env, venv_tool
+from tests.integration.ecosystem.helpers import REPO_ROOT, run, tool_env, venv_tool
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import yaml
 
-from tests.integration.ecosystem.conftest import REPO_ROOT, run, venv_tool
+from tests.integration.ecosystem.helpers import REPO_ROOT, run, venv_tool
 
 pytestmark = pytest.mark.integration
 

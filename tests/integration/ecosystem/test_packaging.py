@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.ecosystem.conftest import BAIT, run, tool_env, venv_tool, work_tree_files
+from tests.integration.ecosystem.helpers import BAIT, run, tool_env, venv_tool, work_tree_files
 
 pytestmark = pytest.mark.integration
 
 # what a user of the artifact needs: every file of the work tree under these
-SHIPPED_DIRS = ("plugins/", "roles/", "meta/", "docs/", "extensions/", "examples/", "changelogs/", "tests/emulator/")
+SHIPPED_DIRS = ("plugins/", "roles/", "playbooks/", "meta/", "docs/", "extensions/", "examples/", "changelogs/",
+                "tests/emulator/")
 SHIPPED_FILES = ("README.md", "requirements.txt", "bindep.txt", "meta/runtime.yml", "meta/execution-environment.yml",
+                 "playbooks/import.yml",
                  "extensions/awx/credential_type_telnyx.yml", "changelogs/changelog.yaml", "tests/emulator/__main__.py",
                  "MANIFEST.json", "FILES.json")
 # nothing private: a member matching one of these (any path component) fails

@@ -89,7 +89,8 @@ def test_full_example_create_rerun_and_one_nested_field_update(emulator, run_pla
         "before": {"id": conn["id"], "connection_name": "pbx-hq-1006", "external_uac_settings": {"transport": "TCP"}},
         "after": {"id": conn["id"], "connection_name": "pbx-hq-1006", "external_uac_settings": {"transport": "UDP"}},
     }
-    assert result.task("settled")["changed"] is False
+    assert updated["changes"] == [{"field": "external_uac_settings.transport", "before": "TCP", "after": "UDP"}]
+    assert result.task("settled")["changed"] is False and result.task("settled")["changes"] == []
 
     path = item_path(conn["id"])
     assert log.calls() == [
@@ -328,6 +329,8 @@ def test_clear_passwords_a_change_is_detected_an_unchanged_one_is_not(clear, run
     assert changed["diff"] == {"before": dict(ident, external_uac_settings={"password": "(hidden)"}),
                                "after": dict(ident, external_uac_settings={"password": "(hidden: will change)"})}
     assert changed["uac_connection"]["external_uac_settings"]["password"] == MASK
+    # the API returns passwords in clear here: the result still names the change only as "(will be set)"
+    assert changed["changes"] == [{"field": "external_uac_settings.password", "before": None, "after": "(will be set)"}]
     assert log.calls() == [("GET", LIST_PATH), ("POST", LIST_PATH), ("GET", LIST_PATH),
                            ("GET", LIST_PATH), ("PATCH", item_path(conn_id))]
     assert log.writes()[1]["body"] == {"external_uac_settings": dict(FULL_EXTERNAL_READABLE, password=NEW_PASSWORD)}
@@ -349,6 +352,8 @@ def test_masked_passwords_on_create_skips_a_password_change_always_sends_it(emul
     assert (result.task("on_create")["changed"], result.task("on_create")["action"]) == (False, "unchanged")
     for name in ("always", "always again"):
         assert (result.task(name)["changed"], result.task(name)["action"]) == (True, "updated"), name
+        assert result.task(name)["changes"] == [
+            {"field": "external_uac_settings.password", "before": None, "after": "(will be set)"}], name
     path = item_path(existing["id"])
     assert log.calls() == [("GET", LIST_PATH), ("GET", LIST_PATH), ("PATCH", path), ("GET", LIST_PATH), ("PATCH", path)]
     sent = dict(FULL_EXTERNAL_READABLE, password=NEW_PASSWORD)

@@ -64,6 +64,12 @@ def test_fleet_create_rerun_one_change_purge_and_check_mode(emulator, run_playbo
     one = result.task("one change")
     assert one["counts"] == counts(updated=1, unchanged=N - 1)
     assert one["by_name"]["pbx-fleet-07"]["action"] == "updated"
+    assert one["by_name"]["pbx-fleet-07"]["changes"] == [
+        {"field": "external_uac_settings.transport", "before": "TCP", "after": "UDP"}]
+    assert all(line["changes"] == [] for line in one["results"] if line["action"] == "unchanged")
+    created = plan["by_name"]["pbx-fleet-01"]["changes"]
+    assert {"field": "external_uac_settings.password", "before": None, "after": "(will be set)"} in created
+    assert {"field": "tags", "before": None, "after": [TAG]} in created
     purge = result.task("purge")
     assert purge["counts"] == counts(deleted=1, unchanged=N - 1)
     assert [(line["connection_name"], line["action"]) for line in purge["results"] if line["action"] != "unchanged"] \

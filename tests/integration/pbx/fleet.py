@@ -11,7 +11,7 @@ import sys
 
 import yaml
 
-from tests.integration.conftest import PlaybookRunner
+from tests.integration.harness import PlaybookRunner
 
 APP = "assistant-3fa85f64-5717-4562-b3fc-2c963f66afa6"
 
@@ -61,8 +61,9 @@ class PbxFleet:
             assert secret not in text
         return text
 
-    def rows(self):
-        return list(csv.DictReader(io.StringIO((self.reports / "sip-attach-report.csv").read_text())))
+    def rows(self, name="sip-attach-report"):
+        """The rows of the report's CSV (``sip-attach-drift-report`` for a check-mode run's)."""
+        return list(csv.DictReader(io.StringIO((self.reports / (name + ".csv")).read_text())))
 
     def connections(self):
         data = self.emulator.call("GET", "/uac_connections", params={"page[size]": 250}).json()["data"]

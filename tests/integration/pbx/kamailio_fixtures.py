@@ -14,8 +14,8 @@ import os
 
 import pytest
 
-from tests.integration.conftest import PlaybookRunner
-from tests.integration.sip.conftest import SIP_OPTIONS
+from tests.integration.harness import PlaybookRunner
+from tests.integration.sip.helpers import SIP_OPTIONS
 from tests.tools.kamailio_db_pbx import KamailioDbPbx, missing_requirements
 
 

@@ -134,7 +134,7 @@ def test_check_diff_shows_both_sides_without_a_password_and_changes_nothing(flee
     assert "auth of trunk main (1001): created or changed (password hidden)" in output
     assert fleet.connections() == {}
     assert not (Path(pbxs["pbx1"].config_dir) / "sip_attach_auth").exists()
-    assert [row["action"] for row in fleet.rows()] == ["created"] * 6
+    assert [row["action"] for row in fleet.rows("sip-attach-drift-report")] == ["created"] * 6
 
 
 def test_generated_passwords_rotate_without_the_contact_ever_disappearing(fleet, pbxs, tmp_path):

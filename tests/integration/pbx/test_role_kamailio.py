@@ -75,8 +75,7 @@ def test_kamailio_foreign_subscriber_refused_vault_rotation_and_removal(fleet):
     fleet.secrets["vault_kam1_main"] = "Changed-kam1-main-pw"
     fleet.trunks["kam2"].pop()
     fleet.write()
-    rotated = fleet.run("--limit", "kam1,kam2", role_vars={"sip_attach_purge": True,
-                                                           "sip_attach_purge_force_with_limit": True})
+    rotated = fleet.run("--limit", "kam1,kam2", role_vars={"sip_attach_purge": True})
     assert rotated.rc == 0, fleet.output(rotated)
     writes = fleet.writes_since(count)
     assert sorted(entry["method"] for entry in writes) == ["DELETE", "PATCH"]

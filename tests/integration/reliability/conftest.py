@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "tools"))
 import reliability_report  # noqa: E402
 
-from tests.integration.conftest import PlaybookRunner  # noqa: E402
+from tests.integration.harness import PlaybookRunner  # noqa: E402
 from tests.integration.reliability.helpers import API_KEY, Faulty, LeakChecked  # noqa: E402
 
 SEED = "20240611"

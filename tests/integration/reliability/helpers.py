@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from tests.integration.conftest import PlaybookRunner
+from tests.integration.harness import PlaybookRunner
 
 __all__ = ["API_KEY", "Faulty", "LeakChecked", "PlaybookRunner"]
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.integration.reliability.helpers import API_KEY, LeakChecked, PlaybookRunner
-from tests.integration.conftest import Emulator, free_port
+from tests.integration.harness import Emulator, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,9 +8,14 @@ requests the emulator logged and the report files.
 import csv
 import io
 import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 import yaml
@@ -22,7 +27,9 @@ ASSISTANT = "assistant-3fa85f64-5717-4562-b3fc-2c963f66afa6"
 CONVERGE = "Converge the UAC connections of every trunk of the play's hosts"
 WORKSHEET_COLUMNS = ["pbx_host", "trunk", "connection_name", "state", "action", "id", "fqdn", "user_name",
                      "destination_uri", "registration_status", "sip_domain", "proxy", "transport", "username",
-                     "auth_username", "password_source", "error", "pbx", "pbx_registration", "test_call"]
+                     "auth_username", "password_source", "error", "pbx", "pbx_registration", "test_call", "changes",
+                     "adopted"]
+REPORT, DRIFT_REPORT = "sip-attach-report", "sip-attach-drift-report"  # a real run's files, a check-mode run's
 
 
 def host_name(index):
@@ -52,12 +59,12 @@ def password(host, number):
 class Fleet:
     """An inventory in tmp_path, the playbook that runs the role on it, and helpers to read the outcome."""
 
-    def __init__(self, tmp_path, run_playbook, emulator):
+    def __init__(self, tmp_path, run_playbook, emulator, hosts=HOSTS, trunks=make_trunks):
         self.root = tmp_path / "fleet"
         self.reports = tmp_path / "reports"
         self.run_playbook = run_playbook
         self.emulator = emulator
-        self.trunks = dict((host_name(i), make_trunks(i)) for i in range(HOSTS))
+        self.trunks = dict((host_name(i), trunks(i)) for i in range(hosts))
         (self.root / "group_vars" / "all").mkdir(parents=True)
         secrets = dict(("vault_%s_t%d" % (host, n), password(host, n))
                        for host, trunks in self.trunks.items() for n in range(len(trunks)))
@@ -80,7 +87,7 @@ class Fleet:
     def secrets(self):
         return [password(host, n) for host, trunks in self.trunks.items() for n in range(len(trunks))]
 
-    def run(self, *args, role_vars=None, post_tasks=None, localhost=False):
+    def play(self, role_vars=None, post_tasks=None, localhost=False):
         """The role in a play on the PBX hosts, or with ``localhost`` in the localhost mode (sip_attach_hosts)."""
         role_vars = dict({"sip_attach_report_dir": str(self.reports)}, **(role_vars or {}))
         if localhost:
@@ -90,19 +97,23 @@ class Fleet:
                 "roles": [role]}
         if post_tasks:
             play["post_tasks"] = post_tasks
-        return self.run_playbook(play, "-i", str(self.root / "hosts.yml"), *args)
+        return play
+
+    def run(self, *args, role_vars=None, post_tasks=None, localhost=False, **options):
+        return self.run_playbook(self.play(role_vars, post_tasks, localhost), "-i", str(self.root / "hosts.yml"), *args,
+                                 **options)
 
     def rollout(self, *args, **kwargs):
         result = self.run(*args, **kwargs)
         assert result.rc == 0, result.stdout + result.stderr
         return result
 
-    def report_rows(self):
-        text = (self.reports / "sip-attach-report.csv").read_text()
+    def report_rows(self, name=REPORT):
+        text = (self.reports / (name + ".csv")).read_text()
         return list(csv.DictReader(io.StringIO(text)))
 
-    def markdown(self):
-        return (self.reports / "sip-attach-report.md").read_text()
+    def markdown(self, name=REPORT):
+        return (self.reports / (name + ".md")).read_text()
 
     def writes(self):
         return [(entry["method"], entry["path"]) for entry in self.emulator.writes()]
@@ -194,11 +205,18 @@ def test_removed_trunk_is_purged_and_unmanaged_connections_survive(fleet, emulat
     assert [(row["pbx_host"], row["action"]) for row in purged] == [("", "deleted")]
 
 
-def test_purge_is_refused_in_a_limited_play(fleet, emulator):
-    result = fleet.run("--limit", "pbx00*", role_vars={"sip_attach_purge": True})
-    assert result.rc != 0
-    assert "sip_attach_purge is refused in a play limited with --limit" in result.stdout + result.stderr
-    assert emulator.requests() == []
+def test_purge_in_a_limited_play_deletes_only_the_limited_hosts_removed_trunks(fleet, emulator):
+    fleet.rollout()
+    count = len(emulator.writes())
+    inside = fleet.trunks["pbx005"].pop()  # pbx005 is in the limit
+    outside = fleet.trunks["pbx041"].pop()  # pbx041 is not: its trunk stays until a run that covers it
+    fleet.write_inventory()
+    fleet.rollout("--limit", "pbx00*", role_vars={"sip_attach_purge": True})
+    deleted = [entry["path"] for entry in emulator.writes()[count:]]
+    names = dict((conn["id"], conn["connection_name"]) for conn in
+                 emulator.call("GET", "/uac_connections", params={"page[size]": 250}).json()["data"])
+    assert len(deleted) == 1 and "pbx005-%s" % inside["name"] not in names.values()
+    assert "pbx041-%s" % outside["name"] in names.values() and len(names) == fleet.trunk_count + 1
 
 
 def test_limit_rolls_out_a_wave(fleet, emulator):
@@ -215,8 +233,9 @@ def test_limit_rolls_out_a_wave(fleet, emulator):
 def test_check_mode_writes_nothing_and_reports_the_drift(fleet, emulator):
     fleet.rollout("--check")
     assert fleet.writes() == []
-    assert [row["action"] for row in fleet.report_rows()] == ["created"] * fleet.trunk_count
-    assert fleet.markdown().startswith("# SIP Attach drift report (check mode")
+    assert [row["action"] for row in fleet.report_rows(DRIFT_REPORT)] == ["created"] * fleet.trunk_count
+    assert fleet.markdown(DRIFT_REPORT).startswith("# SIP Attach drift report (check mode")
+    assert not (fleet.reports / (REPORT + ".csv")).exists()  # no real run yet: no worksheet
     fleet.rollout()
     count = len(emulator.writes())
     fleet.trunks["pbx020"][0]["extension"] = "5555"
@@ -224,8 +243,12 @@ def test_check_mode_writes_nothing_and_reports_the_drift(fleet, emulator):
     fleet.write_inventory()
     fleet.rollout("--check")
     assert len(emulator.writes()) == count
-    drift = [(row["connection_name"], row["action"]) for row in fleet.report_rows() if row["action"] != "unchanged"]
-    assert drift == [("pbx020-t0", "updated")]
+    drift = [(row["connection_name"], row["action"], row["changes"]) for row in fleet.report_rows(DRIFT_REPORT)
+             if row["action"] != "unchanged"]
+    assert drift == [("pbx020-t0", "updated", "internal_uac_settings.destination_uri: 10200@%s.sip.telnyx.com -> "
+                      "5555@%s.sip.telnyx.com" % (ASSISTANT, ASSISTANT))]
+    # the real run's report is still the real run's
+    assert set(row["action"] for row in fleet.report_rows()) == {"created"}
 
 
 def test_report_is_a_worksheet_without_passwords(fleet):
@@ -275,6 +298,175 @@ def test_typo_in_a_trunk_key_fails_before_any_request_and_the_report_says_nothin
     assert len(rows) == fleet.trunk_count and set(row["action"] for row in rows) == {"not sent"}
     assert [row["error"].split(";")[0] for row in rows if row["error"]] == ["unknown key pasword (did you mean password?)"]
     assert "- not sent: %d" % fleet.trunk_count in fleet.markdown()
+
+
+# -- drift, field by field, over 1000 trunks ----------------------------------------------------------------------
+DRIFT_HOSTS, DRIFT_TRUNKS = 100, 10  # the per-host cost dominates: few hosts, many trunks each
+SHOW_CHANGES = "telnyx.sip.sip_attach : Show what changed (or would change, in check mode)"
+EXTERNAL_KEYS = ("proxy", "transport", "username", "auth_username", "expiration_sec", "from_user", "outbound_proxy",
+                 "user_agent")
+
+
+def drift_trunks(index):
+    """10 trunks a host, each with settings the role manages beyond the PBX side (tags, active, anchorsite, DTMF)."""
+    return [{"name": "t%d" % number, "extension": "2%03d%d" % (index, number),
+             "password": "{{ vault_%s_t%d }}" % (host_name(index), number),
+             "settings": {"tags": ["hq"], "active": True, "anchorsite_override": "Chicago, IL",
+                          "dtmf_type": "RFC 2833"}}
+            for number in range(DRIFT_TRUNKS)]
+
+
+def behind_the_roles_back(emulator, connection, **changes):
+    """PATCH a connection through the API, as someone in the portal would; external_uac_settings is sent whole
+    (the API replaces nested objects), without its password."""
+    body = dict(changes)
+    if "external_uac_settings" in changes:
+        current = connection["external_uac_settings"]
+        body["external_uac_settings"] = dict(
+            ((key, current[key]) for key in EXTERNAL_KEYS if current.get(key) is not None), **changes["external_uac_settings"])
+    answer = emulator.call("PATCH", "/uac_connections/%s" % connection["id"], body)
+    assert answer.status_code == 200, answer.text
+
+
+def test_check_names_exactly_the_connections_and_fields_changed_behind_its_back(tmp_path, run_playbook, emulator):
+    fleet = Fleet(tmp_path, run_playbook, emulator, hosts=DRIFT_HOSTS, trunks=drift_trunks)
+    assert fleet.trunk_count == 1000
+    fleet.rollout()
+    assert len(fleet.writes()) == 1000
+    rollout_report = {name: (fleet.reports / name).read_text() for name in (REPORT + ".md", REPORT + ".csv")}
+    assert rollout_report[REPORT + ".md"].count("| created |") == 1000
+    listed = emulator.call("GET", "/uac_connections", params={"page[size]": 250, "page[number]": 1}).json()
+    pages = listed["meta"]["total_pages"]
+    connections = listed["data"]
+    for page in range(2, pages + 1):
+        connections += emulator.call("GET", "/uac_connections",
+                                     params={"page[size]": 250, "page[number]": page}).json()["data"]
+    by_name = dict((conn["connection_name"], conn) for conn in connections)
+    # the managed tag, and the owner: the PBX host whose trunk it is
+    assert len(by_name) == 1000 and by_name["pbx042-t7"]["tags"] == ["hq", "sip-attach", "sip-attach:owner=pbx042"]
+
+    destination = "20055@%s.sip.telnyx.com" % ASSISTANT
+    drifted = {  # connection -> (the change made through the API, the fields the role must name: before, after)
+        "pbx003-t0": ({"external_uac_settings": {"transport": "UDP"}},
+                      {"external_uac_settings.transport": ("UDP", "TCP")}),
+        "pbx011-t4": ({"tags": ["sip-attach", "sip-attach:owner=pbx011"]},
+                      {"tags": (["sip-attach", "sip-attach:owner=pbx011"],
+                                ["hq", "sip-attach", "sip-attach:owner=pbx011"])}),
+        "pbx020-t9": ({"active": False}, {"active": (False, True)}),
+        "pbx031-t2": ({"anchorsite_override": "Ashburn, VA"}, {"anchorsite_override": ("Ashburn, VA", "Chicago, IL")}),
+        "pbx045-t5": ({"dtmf_type": "Inband"}, {"dtmf_type": ("Inband", "RFC 2833")}),
+        "pbx052-t1": ({"external_uac_settings": {"proxy": "sip:moved.example.net:5080"}},
+                      {"external_uac_settings.proxy": ("sip:moved.example.net:5080", "pbx052.example.com")}),
+        "pbx066-t8": ({"internal_uac_settings": {"destination_uri": destination}},
+                      {"internal_uac_settings.destination_uri": (destination,
+                                                                 "20668@%s.sip.telnyx.com" % ASSISTANT)}),
+        "pbx070-t3": ({"tags": ["hq", "sip-attach", "portal", "sip-attach:owner=pbx070"]},
+                      {"tags": (["hq", "sip-attach", "portal", "sip-attach:owner=pbx070"],
+                                ["hq", "sip-attach", "sip-attach:owner=pbx070"])}),
+        "pbx088-t6": ({"active": False, "external_uac_settings": {"username": "ops8886"}},
+                      {"active": (False, True), "external_uac_settings.username": ("ops8886", "20886")}),
+        "pbx099-t0": ({"dtmf_type": "SIP INFO", "anchorsite_override": "London, UK"},
+                      {"anchorsite_override": ("London, UK", "Chicago, IL"), "dtmf_type": ("SIP INFO", "RFC 2833")}),
+    }
+    for name, (change, _expected) in drifted.items():
+        behind_the_roles_back(emulator, by_name[name], **change)
+    before = len(emulator.requests())
+
+    result = fleet.rollout("--check", post_tasks=[{
+        "name": "keep the module result", "ansible.builtin.copy": {
+            "content": "{{ sip_attach_result.results | to_json }}", "dest": str(tmp_path / "results.json"),
+            "mode": "0644"},
+        "delegate_to": "localhost", "run_once": True, "check_mode": False}])
+
+    # nothing was written: the emulator saw only reads
+    assert set(entry["method"] for entry in emulator.requests()[before:]) == {"GET"}
+    expected = dict((name, fields) for name, (_change, fields) in drifted.items())
+
+    # the module result: exactly those 10 are updated, each with exactly its fields, before and after
+    lines = json.loads((tmp_path / "results.json").read_text())
+    updated = dict((line["connection_name"], line["changes"]) for line in lines if line["action"] != "unchanged")
+    assert sorted(updated) == sorted(expected)
+    for name, changes in updated.items():
+        assert set(line["action"] for line in lines if line["connection_name"] == name) == {"updated"}
+        assert dict((c["field"], (c["before"], c["after"])) for c in changes) == expected[name], name
+    assert all(line["changes"] == [] for line in lines if line["action"] == "unchanged")
+
+    # the play output: one line per drifted connection naming its fields
+    shown = result.task(SHOW_CHANGES, host="pbx000")["msg"]
+    assert shown["counts"]["updated"] == 10 and shown["counts"]["unchanged"] == 990 and shown["not_shown"] == 0
+    assert sorted(line.split(":", 1)[0] for line in shown["changes"]) == sorted(expected)
+    assert "pbx003-t0: updated (external_uac_settings.transport: UDP -> TCP)" in shown["changes"]
+    assert ("pbx011-t4: updated (tags: [sip-attach, sip-attach:owner=pbx011] -> [hq, sip-attach, "
+            "sip-attach:owner=pbx011])") in shown["changes"]
+    assert "pbx088-t6: updated (active: false -> true; external_uac_settings.username: ops8886 -> 20886)" \
+        in shown["changes"]
+    assert "pbx088-t6: updated (active: false -> true; external_uac_settings.username: ops8886 -> 20886)" \
+        in result.stdout
+
+    # the drift report says the same, under its own names
+    rows = fleet.report_rows(DRIFT_REPORT)
+    assert len(rows) == 1000
+    reported = dict((row["connection_name"], row["changes"]) for row in rows if row["changes"])
+    assert sorted(reported) == sorted(expected)
+    assert reported["pbx099-t0"] == "anchorsite_override: London, UK -> Chicago, IL; dtmf_type: SIP INFO -> RFC 2833"
+    assert reported["pbx052-t1"] == "external_uac_settings.proxy: sip:moved.example.net:5080 -> pbx052.example.com"
+    markdown = fleet.markdown(DRIFT_REPORT)
+    section = markdown.split("## What drifted", 1)[1].split("## Connections", 1)[0]
+    table = [line.split(" | ") for line in section.splitlines() if line.startswith("| pbx")]
+    assert sorted((cells[0][2:], cells[3]) for cells in table) == sorted(
+        (name, field) for name, fields in expected.items() for field in fields)
+    assert "| pbx003-t0 | pbx003 | t0 | external_uac_settings.transport | UDP | TCP |" in section
+    # the real rollout's report (the PBX team's worksheet) is untouched
+    assert {name: (fleet.reports / name).read_text() for name in rollout_report} == rollout_report
+    for secret in fleet.secrets():
+        assert secret not in markdown and secret not in result.stdout
+
+
+def test_a_run_stopped_midway_leaves_its_report_in_progress_not_the_last_one(tmp_path, run_playbook, make_emulator):
+    # PATCHes act at once and answer 60 s later: the run is stopped while one is held
+    slow = make_emulator("--slow-rate", "1", "--slow-ms", "60000", "--fault-methods", "PATCH", fresh=True)
+    fleet = Fleet(tmp_path, run_playbook, slow, hosts=3)
+    assert fleet.run(base_url=slow.api_url).rc == 0
+    report = fleet.reports / (REPORT + ".md")
+    finished = report.read_text()
+    assert "- Run started " in finished and "In progress" not in finished
+    fleet.trunks["pbx001"][0]["extension"] = "7777"
+    fleet.trunks["pbx001"][0]["username"] = "10010"
+    fleet.write_inventory()
+    target = [conn for conn in slow.call("GET", "/uac_connections").json()["data"]
+              if conn["connection_name"] == "pbx001-t0"][0]
+
+    playbook = tmp_path / "stopped.yml"
+    playbook.write_text(yaml.safe_dump([fleet.play()]))
+    command = [run_playbook.binary, "-i", str(fleet.root / "hosts.yml"), "-c", "local",
+               "-e", json.dumps({"ansible_python_interpreter": sys.executable}), str(playbook)]
+    env = run_playbook.environment(tmp_path / "stopped.json", base_url=slow.api_url)
+    with open(tmp_path / "stopped.log", "w") as log:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            now = slow.call("GET", "/uac_connections/%s" % target["id"], direct=True).json()["data"]
+            if now["internal_uac_settings"]["destination_uri"].startswith("7777@"):
+                break  # the PATCH acted; its answer is held
+            time.sleep(0.2)
+        else:
+            pytest.fail("the PATCH never reached the API:\n" + (tmp_path / "stopped.log").read_text())
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+    interrupted = report.read_text()
+    assert interrupted != finished
+    assert interrupted.startswith("# SIP Attach rollout report\n\n**In progress**: this run started at ")
+    assert "- Run started " not in interrupted and "## PBX worksheet" not in interrupted
+    rows = fleet.report_rows()
+    assert len(rows) == fleet.trunk_count and set(row["action"] for row in rows) == {"in progress"}
+    assert all(row["id"] == "" for row in rows)
 
 
 # -- the localhost mode (sip_attach_hosts): the role once, on the controller, for the hosts it lists ---------------

@@ -164,16 +164,11 @@ def test_an_explicit_empty_list_purges_that_hosts_connections_only(rolled_out, e
     assert rolled_out.connection_names() == ["pbx1-main", "pbx1-second"]
 
 
-def test_purge_of_a_play_without_a_present_trunk_needs_the_explicit_opt_in(rolled_out):
+def test_purge_of_a_play_whose_hosts_all_state_no_trunk_takes_them_off_telnyx(rolled_out):
     for host in ("pbx1", "pbx2"):
         rolled_out.host(host, sip_attach_trunks=[])
-    refused = rolled_out.run(role_vars={"sip_attach_purge": True})
-    assert refused.rc != 0
-    assert "sip_attach_purge with no trunk in state present in the whole play would delete every connection tagged " \
-        "'sip-attach'" in rolled_out.output(refused)
-    assert rolled_out.requests() == []
-    forced = rolled_out.run(role_vars={"sip_attach_purge": True, "sip_attach_purge_force_all": True})
-    assert forced.rc == 0, forced.stdout + forced.stderr
+    result = rolled_out.run(role_vars={"sip_attach_purge": True})
+    assert result.rc == 0, result.stdout + result.stderr
     deleted = [row["id"] for row in rolled_out.report_rows() if row["action"] == "deleted"]
     assert len(deleted) == 3
     assert sorted(rolled_out.requests()) == sorted([LIST] + [("DELETE", "/v2/uac_connections/%s" % conn_id)

@@ -16,30 +16,13 @@ The clients name ``API_HOST`` (``api.telnyx.test``, a reserved name that resolve
 through the recording proxy, which connects every request to 127.0.0.1: nothing leaves the machine.
 """
 
-import json
 import subprocess
 
 import pytest
 
-from tests.integration.conftest import PlaybookRunner
+from tests.integration.harness import PlaybookRunner
 from tests.tools.recording_proxy import RecordingProxy
-
-API_KEY = "sec-KEY-4b8e1f0d9a27c3e5"  # distinctive, so that a leak is found by a substring search
-API_HOST = "api.telnyx.test"
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-
-
-def proxied(proxy):
-    env = {}
-    for name in PROXY_VARIABLES:
-        env[name] = env[name.lower()] = proxy.url
-    env["NO_PROXY"] = env["no_proxy"] = ""
-    return env
-
-
-def output_text(result):
-    """Everything a run showed, on one line per whitespace run (Ansible wraps its warnings)."""
-    return " ".join("\n".join([result.stdout, result.stderr, json.dumps(result.data, default=str)]).split())
+from tests.integration.security.helpers import API_HOST, API_KEY, output_text
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ proxy records is what a proxy (or anyone on the path) would have seen of the key
 import pytest
 import yaml
 
-from .conftest import API_HOST, API_KEY, output_text, proxied
+from tests.integration.security.helpers import API_HOST, API_KEY, output_text, proxied
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

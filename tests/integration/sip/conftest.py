@@ -19,11 +19,9 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import PlaybookRunner
+from tests.integration.harness import PlaybookRunner
 from tests.tools.kamailio_pbx import KamailioPbx, find_kamailio
-
-USERS = {"ext%d" % number: "Secret-%d-pbx" % number for number in range(101, 106)}
-SIP_OPTIONS = ("--registration-delay", "0.2", "--sip-timeout", "1", "--registration-retry", "1")
+from tests.integration.sip.helpers import SIP_OPTIONS, USERS
 
 
 def _missing(message):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.integration.sip.conftest import USERS
+from tests.integration.sip.helpers import USERS
 
 pytestmark = [pytest.mark.integration]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.sip.conftest import USERS
+from tests.integration.sip.helpers import USERS
 
 pytestmark = [pytest.mark.integration]
 

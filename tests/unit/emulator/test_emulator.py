@@ -514,6 +514,57 @@ def test_rate_limit_answers_429_per_key(make_api):
     assert api.call("GET", CONNECTIONS).status_code == 200
 
 
+class FakeClock:
+    def __init__(self):
+        self.now = 500.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_one_window_per_key_is_shared_by_every_client_and_its_headers_say_so():
+    from tests.emulator.faults import Call, RateLimiter
+
+    clock = FakeClock()
+    limiter = RateLimiter(limit=4, window=3, clock=clock)
+
+    def send(key="account-key"):
+        call = Call("GET", CONNECTIONS, key)
+        error = limiter.before(call)
+        return (error.status if error is not None else 200), call.headers, (error.headers if error else {})
+
+    # two clients of one key (two slices of a job) spend one window
+    first = send()[1]
+    assert first == {"x-ratelimit-limit": "4", "x-ratelimit-remaining": "3", "x-ratelimit-reset": "3"}
+    clock.now += 1.2
+    assert send()[1]["x-ratelimit-remaining"] == "2"
+    assert send()[1]["x-ratelimit-reset"] == "2"  # 1.8 s left, in whole seconds rounded up
+    assert send("other-key")[1]["x-ratelimit-remaining"] == "3"  # another account has its own window
+    clock.now += 1.0
+    status, headers, extra = send()
+    assert (status, headers["x-ratelimit-remaining"], headers["x-ratelimit-reset"]) == (200, "0", "1")
+    status, headers, extra = send()
+    assert status == 429 and headers["x-ratelimit-remaining"] == "0"
+    assert extra["Retry-After"] == headers["x-ratelimit-reset"] == "1"
+    clock.now += 0.8  # the window has ended: the next request starts a new one
+    assert send()[1] == {"x-ratelimit-limit": "4", "x-ratelimit-remaining": "3", "x-ratelimit-reset": "3"}
+
+
+def test_reset_is_never_a_second_more_than_the_window():
+    from tests.emulator.faults import RateLimiter
+
+    clock = FakeClock()
+    clock.now = 8191.785949264998  # a start for which start + 1 - now is 1.0000000000009095 in floats
+    limiter = RateLimiter(limit=100, window=1, clock=clock)
+    assert {limiter._headers(*limiter._take("k", 1))["x-ratelimit-reset"] for unused in range(3)} == {"1"}
+
+
+def test_rate_window_option_sets_the_window(make_api):
+    api = make_api(rate_limit=2, rate_window=30)
+    headers = api.call("GET", CONNECTIONS).headers
+    assert headers["x-ratelimit-limit"] == "2" and headers["x-ratelimit-reset"] in ("30", "29")
+
+
 def test_fail_rate_is_seeded_and_fails_before_acting(make_api):
     def run(seed):
         api = make_api(fail_rate=0.5, seed=seed)

@@ -220,6 +220,15 @@ def test_input_of_a_good_play_has_connections_and_rows_without_passwords():
     assert "pw-main" not in repr(data["rows"])
 
 
+def test_input_checks_each_trunk_against_the_api_rules_once(validations):
+    """The filter runs in the controller; the module checks the items again in its own process, once each."""
+    hostvars = {"a": {"sip_attach_trunks": [good_trunk(), good_trunk("sales", "1002")]},
+                "b": {"sip_attach_trunks": [good_trunk()]}}
+    data = play_input(hostvars, play_host="a", play_trunks=hostvars["a"]["sip_attach_trunks"], play_defaults={})
+    assert data["problems"] == []
+    assert validations == dict(validate=["a-main", "a-sales", "b-main"], validate_update=[])
+
+
 @pytest.mark.parametrize("var, value", [("play_trunks", [good_trunk("other")]), ("play_defaults", {"transport": "UDP"})])
 def test_trunks_or_defaults_set_above_the_inventory_are_refused(var, value):
     hostvars = {"a": {"sip_attach_trunks": [good_trunk()]}, "b": {}}
@@ -253,24 +262,82 @@ def test_purge_is_refused_for_hosts_that_do_not_state_their_trunks():
     assert play_input(hostvars, purge=False)["problems"] == []
 
 
-def test_purge_with_no_present_trunk_is_refused_unless_forced():
+def test_each_item_names_its_host_as_owner_and_the_purge_owners_are_the_play_hosts():
+    hostvars = {"a": {"sip_attach_trunks": [good_trunk(), {"name": "old", "state": "absent"}]},
+                "b": {"sip_attach_trunks": []}, "c": {"sip_attach_trunks": [good_trunk()]}}
+    data = play_input(hostvars, hosts=["a", "b"], purge=True, managed_tag="sip-attach")
+    assert [(item["connection_name"], item.get("owner")) for item in data["connections"]] == [
+        ("a-main", "a"), ("a-old", None)]  # an absent trunk is deleted by name
+    # b states it has no trunks: its connections go too; c is not in the play: its connections are not this purge's
+    assert data["purge_owners"] == ["a", "b"] and data["known_owners"] == []
+    assert play_input(hostvars, hosts=["a"])["purge_owners"] == []  # no purge, no owners to purge
+    # the public filter builds items without owners (uac_connections needs purge_tag for them)
+    assert "owner" not in conns(hostvars, ["a"])[0]
+
+
+def test_purge_of_a_play_with_no_present_trunk_purges_its_hosts_without_force():
     hostvars = {"a": {"sip_attach_trunks": []}, "b": {"sip_attach_trunks": [{"name": "old", "state": "absent"}]}}
     data = play_input(hostvars, purge=True, managed_tag="sip-attach")
-    assert data["problems"] == [
-        "sip_attach_purge with no trunk in state present in the whole play would delete every connection tagged "
-        "'sip-attach' in the account. List the trunks to keep, or set sip_attach_purge_force_all: true to take the "
-        "whole fleet off Telnyx."]
-    forced = play_input(hostvars, purge=True, managed_tag="sip-attach", purge_force_all=True)
-    assert forced["problems"] == []
-    assert forced["connections"] == [{"connection_name": "b-old", "state": "absent"}]
+    assert data["problems"] == [] and data["purge_owners"] == ["a", "b"]
+    assert data["connections"] == [{"connection_name": "b-old", "state": "absent"}]
 
 
-def test_failed_hosts_and_purge_under_limit_are_refused():
+def test_purge_under_limit_is_the_limited_hosts_purge_and_failed_hosts_are_refused():
     hostvars = {"a": {"sip_attach_trunks": [good_trunk()]}}
     data = play_input(hostvars, failed_hosts=["z"], purge=True, limit="pbx0*", managed_tag="t")
-    assert data["problems"][0] == "These hosts failed before the rollout (see their errors above): z."
-    assert data["problems"][1].startswith("sip_attach_purge is refused in a play limited with --limit (pbx0*)")
-    assert play_input(hostvars, purge=True, limit="pbx0*", purge_force_with_limit=True, managed_tag="t")["problems"] == []
+    assert data["problems"] == ["These hosts failed before the rollout (see their errors above): z."]
+    limited = play_input(hostvars, purge=True, limit="pbx0*", managed_tag="t")
+    assert limited["problems"] == [] and limited["purge_owners"] == ["a"]
+
+
+INVENTORY = {"a": {"sip_attach_trunks": [good_trunk()]}, "b": {"sip_attach_trunks": [good_trunk("x", "1002")]},
+             "web": {}}
+
+
+def departed(hosts=("a", "b"), **options):
+    options = dict(dict(inventory_hosts=list(INVENTORY), managed_tag="sip-attach"), **options)
+    return play_input(INVENTORY, hosts=list(hosts), purge_departed=True, **options)
+
+
+def test_the_departed_purge_knows_every_host_of_the_inventory():
+    data = departed()
+    assert data["problems"] == []
+    assert data["known_owners"] == ["a", "b", "web"]
+    assert data["purge_owners"] == []  # the departed purge alone leaves the play's hosts' own connections alone
+    assert departed(purge=True)["purge_owners"] == ["a", "b"]
+
+
+@pytest.mark.parametrize("hosts, options, refusal", [
+    (("a", "b"), dict(limit="a"), "sip_attach_purge_departed is refused in a play limited with --limit (a): the "
+                                  "trunks of the hosts outside the limit are not listed"),
+    (("a",), {}, "sip_attach_purge_departed is refused: the play does not cover every PBX host of the inventory (a "
+                 "hosts: pattern?); these define sip_attach_trunks and are not in it: b."),
+    (("a", "b"), dict(workflow=42), "sip_attach_purge_departed is refused in an AWX workflow job "
+                                    "(awx_workflow_job_id 42): a sliced job template runs as a workflow"),
+    (("a", "b"), dict(inventory_hosts=None), "sip_attach_purge_departed is refused without the inventory's hosts"),
+])
+def test_the_departed_purge_is_refused_where_it_cannot_be_proved_safe(hosts, options, refusal):
+    data = departed(hosts, **options)
+    assert len(data["problems"]) == 1 and data["problems"][0].startswith(refusal), data["problems"]
+    assert data["connections"] == [] and data["known_owners"] == []
+
+
+def test_the_departed_purge_with_no_present_trunk_is_refused_unless_forced():
+    hostvars = {"a": {"sip_attach_trunks": []}}
+    data = play_input(hostvars, purge_departed=True, inventory_hosts=["a"], managed_tag="sip-attach")
+    assert data["problems"] == [
+        "sip_attach_purge_departed is refused with no trunk in state present in the whole play: it would delete "
+        "every connection tagged 'sip-attach' in the account. List the trunks to keep, or set "
+        "sip_attach_purge_force_all: true to take the whole fleet off Telnyx."]
+    forced = play_input(hostvars, purge_departed=True, inventory_hosts=["a"], purge_force_all=True)
+    assert forced["problems"] == [] and forced["known_owners"] == ["a"]
+
+
+def test_the_departed_purge_is_refused_over_hosts_that_do_not_state_their_trunks():
+    data = play_input({"a": {"sip_attach_trunks": [good_trunk()]}, "b": {}}, purge_departed=True,
+                      inventory_hosts=["a", "b"], managed_tag="t")
+    assert [problem.split(":", maxsplit=1)[0] for problem in data["problems"]] == [
+        "sip_attach_purge would delete the connections of hosts that do not define sip_attach_trunks"]
 
 
 def test_unknown_role_variables_are_warned_about_with_their_hosts(monkeypatch):
@@ -307,6 +374,109 @@ def test_report_after_a_refused_run_lists_every_trunk_as_not_sent_with_its_error
     assert "- PBX hosts: 1; trunks: 2" in markdown and "- not sent: 2" in markdown
     assert "**The run failed**: Nothing was sent: 1 problem in the input" in markdown
     assert "pw-reception" not in markdown + text
+
+
+DRIFT_RESULT = {"counts": {"created": 1, "updated": 2, "deleted": 1, "unchanged": 1, "failed": 1}, "results": [
+    {"connection_name": "a-main", "action": "updated", "id": "1", "changes": [
+        {"field": "external_uac_settings.transport", "before": "UDP", "after": "TCP"},
+        {"field": "tags", "before": ["a"], "after": ["a", "b"]}]},
+    {"connection_name": "b-main", "action": "updated", "id": "2", "changes": [
+        {"field": "external_uac_settings.password", "before": None, "after": "(will be set)"},
+        {"field": "active", "before": False, "after": True},
+        {"field": "external_uac_settings.auth_username", "before": None, "after": "auth2"},
+        {"field": "webhook_event_failover_url", "before": "https://x.example.com/a,b", "after": None}]},
+    {"connection_name": "c-main", "action": "created", "id": "3", "changes": [
+        {"field": "connection_name", "before": None, "after": "c-main"}]},
+    {"connection_name": "same", "action": "unchanged", "id": "4", "changes": []},
+    {"connection_name": "gone", "action": "deleted", "id": "5", "changes": []},
+    {"connection_name": "bad", "action": "failed", "error": "Telnyx API 422: nope", "changes": [
+        {"field": "active", "before": True, "after": False}]},
+]}
+
+
+def test_summary_names_each_changed_field_of_each_update_and_is_cut_at_the_limit():
+    summary = f.sip_attach_summary(DRIFT_RESULT, 20)
+    assert summary == {"counts": DRIFT_RESULT["counts"], "not_shown": 0, "adopted": 0, "changes": [
+        "a-main: updated (external_uac_settings.transport: UDP -> TCP; tags: [a] -> [a, b])",
+        "b-main: updated (external_uac_settings.password: (will be set); active: false -> true; "
+        "external_uac_settings.auth_username: null -> auth2; webhook_event_failover_url: https://x.example.com/a,b -> null)",
+        "c-main: created",
+        "gone: deleted",
+        "bad: failed (Telnyx API 422: nope)"]}
+    cut = f.sip_attach_summary(DRIFT_RESULT, 2)
+    assert [line.split(":")[0] for line in cut["changes"]] == ["a-main", "b-main"] and cut["not_shown"] == 3
+    nothing_shown = {"counts": DRIFT_RESULT["counts"], "changes": [], "not_shown": 5, "adopted": 0}
+    assert f.sip_attach_summary(DRIFT_RESULT, 0) == nothing_shown
+    assert f.sip_attach_summary({}, 20) == {"counts": None, "changes": [], "not_shown": 0, "adopted": 0}
+
+
+def test_change_values_in_words():
+    assert [f._shown(value) for value in (None, True, "", 5, "UDP", ["a", 1], {"engine": "denoiser", "on": False})] == [
+        "null", "true", '""', "5", "UDP", "[a, 1]", "{engine: denoiser, on: false}"]
+
+
+def drift_rows():
+    hostvars = {"a": {"sip_attach_trunks": [good_trunk()]}, "b": {"sip_attach_trunks": [good_trunk()]},
+                "c": {"sip_attach_trunks": [good_trunk()]}}
+    return play_input(hostvars)["rows"]
+
+
+def test_report_of_a_check_has_its_own_names_a_changes_column_and_what_drifted():
+    files = f.sip_attach_report(drift_rows(), check_mode=True, managed_tag="sip-attach", result=DRIFT_RESULT,
+                                started="2025-01-31T09:00:00Z", finished="2025-01-31T09:00:05Z")
+    assert [item["name"] for item in files] == ["sip-attach-drift-report.md", "sip-attach-drift-report.csv"]
+    markdown, text = files[0]["content"], files[1]["content"]
+    rows = dict((row["connection_name"], row) for row in csv.DictReader(io.StringIO(text)))
+    assert list(rows["a-main"])[-2:] == ["changes", "adopted"]
+    assert rows["a-main"]["changes"] == "external_uac_settings.transport: UDP -> TCP; tags: [a] -> [a, b]"
+    assert rows["b-main"]["changes"].startswith("external_uac_settings.password: (will be set); active: false -> true")
+    assert (rows["c-main"]["changes"], rows["gone"]["changes"], rows["gone"]["action"]) == ("", "", "deleted")
+    assert "- Run started 2025-01-31T09:00:00Z, finished 2025-01-31T09:00:05Z" in markdown
+    section = markdown.split("## What drifted", 1)[1].split("## Connections", 1)[0]
+    assert "| a-main | a | main | external_uac_settings.transport | UDP | TCP |" in section
+    assert "| a-main | a | main | tags | [a] | [a, b] |" in section
+    assert "| b-main | b | main | external_uac_settings.password |  | (will be set) |" in section
+    assert "c-main" not in section and "gone" not in section and "bad" not in section
+    assert section.count("\n| ") == 2 + 6  # the header, its rule and one row per changed field
+
+
+def test_report_of_a_real_run_keeps_the_worksheet_names_and_says_when_nothing_drifted():
+    result = dict(DRIFT_RESULT, results=[line for line in DRIFT_RESULT["results"] if line["action"] != "updated"])
+    files = f.sip_attach_report(drift_rows(), managed_tag="sip-attach", result=result)
+    assert [item["name"] for item in files] == ["sip-attach-report.md", "sip-attach-report.csv"]
+    assert "## What drifted\n\nNo existing connection differed from the inventory.\n" in files[0]["content"]
+
+
+def test_report_in_progress_says_so_with_the_start_and_lists_no_result():
+    files = f.sip_attach_report(drift_rows(), managed_tag="sip-attach", result=DRIFT_RESULT, in_progress=True,
+                                started="2025-01-31T09:00:00Z")
+    assert [item["name"] for item in files] == ["sip-attach-report.md", "sip-attach-report.csv"]
+    markdown = files[0]["content"]
+    assert markdown.startswith("# SIP Attach rollout report\n\n**In progress**: this run started at "
+                               "2025-01-31T09:00:00Z and has not finished.")
+    assert "## Connections" not in markdown and "What drifted" not in markdown
+    rows = list(csv.DictReader(io.StringIO(files[1]["content"])))
+    assert [(row["connection_name"], row["action"], row["id"], row["changes"]) for row in rows] == [
+        ("a-main", "in progress", "", ""), ("b-main", "in progress", "", ""), ("c-main", "in progress", "", "")]
+
+
+def test_report_marks_the_adopted_connections():
+    hostvars = {"pbx-a": {"sip_attach_trunks": [good_trunk("main", "1001"), good_trunk("aux", "1002")]}}
+    data = play_input(hostvars)
+    result = {"results": [
+        {"connection_name": "pbx-a-main", "action": "updated", "id": "1", "adopted": True},
+        {"connection_name": "pbx-a-aux", "action": "unchanged", "id": "2"},
+    ]}
+    files = f.sip_attach_report(data["rows"], managed_tag="sip-attach", result=result)
+    markdown, text = files[0]["content"], files[1]["content"]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(row["connection_name"], row["action"], row["adopted"]) for row in rows] == [
+        ("pbx-a-main", "updated", "True"), ("pbx-a-aux", "unchanged", "")]
+    assert "- adopted: 1 (connections that lacked the managed tag: tagged, and their passwords set from the " \
+           "inventory this once)" in markdown
+    assert "| pbx-a | main | pbx-a-main | updated (adopted) | 1 |" in markdown
+    assert "| pbx-a | aux | pbx-a-aux | unchanged | 2 |" in markdown
+    assert f.sip_attach_summary(result, 20)["adopted"] == 1
 
 
 # -- the localhost mode (sip_attach_hosts) ----------------------------------------------------------------------

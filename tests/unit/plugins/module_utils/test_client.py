@@ -1,8 +1,12 @@
 """Unit tests of TelnyxClient: wire format, retries, rate limits, errors, pagination and POST recovery."""
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -274,7 +278,8 @@ def test_jitter_spreads_each_delay_over_its_upper_half(make_client):
 def test_server_hints_set_the_delay(make_client, transport, clock, headers, delay):
     transport.push(status=503, headers=headers).push(json=OK)
     make_client().get("/x")
-    assert clock.sleeps == [delay]
+    # the pause before the retry (with 99 requests left for 60 s, the retry then also waits its turn)
+    assert clock.sleeps[0] == delay
 
 
 @pytest.mark.parametrize("headers, delay", [
@@ -337,12 +342,12 @@ def test_exhausted_window_pauses_every_thread_of_the_client(make_client, transpo
     assert len(transport.calls) == 2
 
 
-def test_remaining_window_does_not_pause(make_client, transport, clock):
+def test_a_window_with_room_does_not_hold_the_next_request(make_client, transport, clock):
     client = make_client()
-    transport.push(json=OK, headers={"x-ratelimit-remaining": "5", "x-ratelimit-reset": "3"}).push(json=OK)
+    transport.push(json=OK, headers={"x-ratelimit-remaining": "5000", "x-ratelimit-reset": "1"}).push(json=OK)
     client.get("/a")
     client.get("/b")
-    assert clock.sleeps == []
+    assert sum(clock.sleeps) == pytest.approx(1 / 5000.0)
 
 
 # -- errors ----------------------------------------------------------------------
@@ -480,17 +485,22 @@ def test_waited_total_includes_the_shared_gate(make_client, transport, clock):
     assert info.value.msg.endswith("waited %.1f s in total)" % sum(clock.sleeps))
 
 
-# -- pacing to the advertised rate -------------------------------------------------
+# -- pacing to the advertised rate and to the window's budget ----------------------
+LIMITS = {"x-ratelimit-limit": "100", "x-ratelimit-reset": "1"}
+
+
+def window(remaining, **more):
+    return dict(LIMITS, **{"x-ratelimit-remaining": str(remaining)}, **more)
+
+
 def test_requests_are_paced_once_the_limit_is_known(make_client, transport, clock):
-    limits = {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "99", "x-ratelimit-reset": "1"}
     for _attempt in range(4):
-        transport.push(json=OK, headers=limits)
+        transport.push(json=OK, headers=window(99))
     client = make_client()
     for _attempt in range(4):
         client.get("/x")
-    # the first answer teaches the limit, the second request takes the slot it had already booked;
-    # from then on one slot every 1 s / (100 x 0.95)
-    assert clock.sleeps == [pytest.approx(1 / 95.0)] * 2
+    # the first answer teaches the limit: from then on one request every 1 s / (100 x 0.95)
+    assert clock.sleeps == [pytest.approx(1 / 95.0)] * 3
 
 
 def test_a_large_limit_is_not_mistaken_for_a_delay(make_client, transport, clock):
@@ -499,12 +509,174 @@ def test_a_large_limit_is_not_mistaken_for_a_delay(make_client, transport, clock
     client = make_client()
     for _attempt in range(3):
         client.get("/x")
-    assert clock.sleeps == [pytest.approx(60 / (2000 * 0.95))]
+    assert clock.sleeps == [pytest.approx(60 / (2000 * 0.95))] * 2
 
 
-def test_no_pacing_without_an_advertised_limit(make_client, transport, clock):
+def test_no_pacing_without_rate_limit_headers(make_client, transport, clock):
+    transport.push(json=OK).push(json=OK).push(json=OK)
+    client = make_client()
+    for _attempt in range(3):
+        client.get("/x")
+    assert clock.sleeps == []
+
+
+def test_the_remaining_budget_is_spread_until_the_window_ends(make_client, transport, clock):
+    transport.push(json=OK, headers=window(10)).push(json=OK)
+    client = make_client()
+    client.get("/a")
+    client.get("/b")
+    # 10 requests left for 1 s: one every 0.1 s, slower than the advertised 1 / 95 s
+    assert clock.sleeps == [pytest.approx(0.1)]
+
+
+def test_the_budget_paces_without_an_advertised_limit(make_client, transport, clock):
     transport.push(json=OK, headers={"x-ratelimit-remaining": "5", "x-ratelimit-reset": "1"}).push(json=OK)
     client = make_client()
-    client.get("/x")
-    client.get("/x")
-    assert clock.sleeps == []
+    client.get("/a")
+    client.get("/b")
+    assert clock.sleeps == [pytest.approx(0.2)]
+
+
+def test_a_new_window_is_seen_when_more_is_left_than_before(make_client, transport, clock):
+    transport.push(json=OK, headers=window(1)).push(json=OK, headers=window(99)).push(json=OK)
+    client = make_client()
+    for _attempt in range(3):
+        client.get("/x")
+    # the last request of the window waits for its end; the next answer shows a new window: the advertised pace
+    assert clock.sleeps == [pytest.approx(1.0), pytest.approx(1 / 95.0)]
+
+
+def test_others_spending_the_window_slow_this_client_down(make_client, transport, clock):
+    # between our two answers the window lost 10 requests: 1 ours, 9 from clients this one cannot see
+    transport.push(json=OK, headers=window(90)).push(json=OK, headers=window(80)).push(json=OK)
+    client = make_client()
+    for _attempt in range(3):
+        client.get("/x")
+    assert client.gate.sharers == 10
+    # our part of the 80 left (a tenth) spread over the rest of the window
+    assert clock.sleeps == [pytest.approx(1 / 90.0), pytest.approx((1 - 1 / 90.0) * 10 / 80)]
+
+
+def test_own_requests_in_flight_count_against_the_budget(clock):
+    gate = RateGate(clock=clock.now, sleep=clock.sleep)
+    first, _second, _third = gate.admit(), gate.admit(), gate.admit()
+    assert clock.sleeps == []  # nothing known yet
+    gate.observe(first, remaining=5, reset=1)
+    gate.admit()
+    # 5 left when the first arrived, 2 more of ours sent since: 3 for the rest of the window
+    assert clock.sleeps == [pytest.approx(1 / 3.0)]
+
+
+def test_a_reset_in_whole_seconds_still_gives_the_time_left(clock):
+    gate = RateGate(clock=clock.now, sleep=clock.sleep)
+    gate.observe(gate.admit(), remaining=60, reset=1)  # a window that ends in 1 s at the latest
+    clock.t += 0.5
+    gate.observe(gate.admit(), remaining=59, reset=1)  # "1" is the 0.5 s left, rounded up
+    gate.admit()
+    # 59 left for the 0.5 s that are really left (taking "1" as it reads would allow one every 1 / 59 s)
+    assert clock.sleeps == [pytest.approx(0.5 / 59)]
+
+
+def test_answers_from_before_the_current_window_are_ignored(clock):
+    gate = RateGate(clock=clock.now, sleep=clock.sleep)
+    gate.observe(gate.admit(), remaining=1, reset=1)
+    late = _client.Ticket(1, clock.t + 0.2)  # sent in the old window; its answer comes after the new one's
+    clock.t += 1.5
+    gate.observe(gate.admit(), remaining=99, reset=1)  # sent after the old window's end: a new window
+    gate.observe(late, remaining=0, reset=1)
+    gate.admit()
+    # the old window's "0 left" does not hold the new one: 99 left for its second
+    assert clock.sleeps == [pytest.approx(1 / 99.0)]
+
+
+def test_a_429_spends_the_window(make_client, transport, clock):
+    transport.push(status=429, headers=window(0, **{"Retry-After": "1"})).push(json=OK, headers=window(99))
+    transport.push(json=OK)
+    client = make_client()
+    client.get("/a")  # retried after the 429's Retry-After
+    client.get("/b")
+    assert clock.sleeps[0] == pytest.approx(1.0) and sum(clock.sleeps) < 1.1
+
+
+class SharedWindow:
+    """One account window (``limit`` requests per ``length`` s, fixed windows that start at the first request after
+    the last one ended, ``x-ratelimit-reset`` in whole seconds rounded up), as the emulator keeps it."""
+
+    def __init__(self, limit=100, length=1.0):
+        self.limit, self.length = limit, length
+        self.start, self.used = None, 0
+        self.answers, self.refused = 0, 0
+
+    def process(self, now):
+        if self.start is None or now - self.start >= self.length:
+            self.start, self.used = now, 0
+        self.used += 1
+        self.answers += 1
+        headers = {"x-ratelimit-limit": str(self.limit), "x-ratelimit-remaining": str(max(self.limit - self.used, 0)),
+                   "x-ratelimit-reset": str(max(1, math.ceil(round(self.start + self.length - now, 6))))}
+        if self.used > self.limit:
+            self.refused += 1
+            return 429, dict(headers, **{"Retry-After": headers["x-ratelimit-reset"]})
+        return 200, headers
+
+
+def simulate(starts, requests_each, workers=8, latency=0.05, limit=100):
+    """Clients that share one window, each with its own gate, on one simulated clock: {client: finish time}."""
+    account = SharedWindow(limit)
+    sim = SimpleNamespace(now=0.0, events=[], order=itertools.count())
+    clients = []
+    for index, start in enumerate(starts):
+        client = TelnyxClient("key", api_url="https://api.test/v2")
+        client.gate = RateGate(clock=lambda: sim.now, sleep=None)
+        clients.append(SimpleNamespace(index=index, client=client, todo=requests_each, done=0, flying=0, wake=None,
+                                       finished=None))
+        heapq.heappush(sim.events, (start, next(sim.order), "wake", index, None))
+
+    def send(state):
+        while state.flying < workers and state.todo > 0:
+            ticket, delay = state.client.gate.turn()
+            if ticket is None:
+                if state.wake is None or state.wake > sim.now + delay:
+                    state.wake = sim.now + delay
+                    heapq.heappush(sim.events, (state.wake, next(sim.order), "wake", state.index, None))
+                return
+            state.todo -= 1
+            state.flying += 1
+            answer = account.process(sim.now)
+            heapq.heappush(sim.events, (sim.now + latency, next(sim.order), "answer", state.index, (ticket, answer)))
+
+    while sim.events:
+        sim.now, _order, kind, index, payload = heapq.heappop(sim.events)
+        state = clients[index]
+        if kind == "wake":
+            if state.wake is not None and sim.now < state.wake:
+                continue  # superseded by an earlier wake
+            state.wake = None
+        else:
+            ticket, (status, headers) = payload
+            state.flying -= 1
+            state.client._note_rate_limit(status, headers, ticket)
+            if status == 429:
+                state.todo += 1  # sent again, as the client retries a 429
+            else:
+                state.done += 1
+                if state.done == requests_each:
+                    state.finished = sim.now
+        send(state)
+    return account, {state.index: state.finished for state in clients}
+
+
+def test_clients_that_cannot_see_each_other_share_one_window_without_429s():
+    # four slices of an AWX job start within a second of each other, 250 requests each, one account limit of 100/s
+    account, finished = simulate(starts=(0.0, 0.2, 0.5, 0.9), requests_each=250)
+    assert account.refused <= 0.02 * account.answers
+    bound = 4 * 250 / 100.0
+    assert max(finished.values()) <= 1.15 * bound + 1.0, finished
+    # evenly: no slice is left to finish alone long after the others
+    assert max(finished.values()) - min(finished.values()) <= 0.25 * bound, finished
+
+
+def test_a_client_alone_spends_the_whole_window():
+    account, finished = simulate(starts=(0.0,), requests_each=500)
+    assert account.refused == 0
+    assert finished[0] <= 500 / 95.0 + 0.5, finished

@@ -12,6 +12,7 @@ from ansible_collections.telnyx.sip.plugins.module_utils import _module as glue
 from ansible_collections.telnyx.sip.plugins.module_utils import _query as query
 from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import MASK, SECRET_WILL_SET, ValidationError
+from tests.unit.plugins.fakes import assert_no_secret, sip_status
 
 TAG = "sip-attach"
 PBX_PASSWORD = "pbx-Secret-42x"
@@ -62,7 +63,9 @@ def assert_in_order(text, *parts):
 # -- item_spec, validate_items -----------------------------------------------------------------
 def test_item_spec_is_the_connection_fields_with_a_required_name_and_a_state():
     spec = glue.item_spec()
-    assert set(spec) == set(glue.connection_fields_spec()) | {"state", "update_password", "wait_for_registration"}
+    assert set(spec) == set(glue.connection_fields_spec()) | {"state", "update_password", "wait_for_registration",
+                                                              "owner"}
+    assert spec["owner"] == dict(type="str")
     assert spec["update_password"] == dict(type="str", choices=["always", "on_create"], no_log=False)
     assert spec["wait_for_registration"] == dict(type="bool")
     assert spec["connection_name"]["required"] is True
@@ -130,7 +133,7 @@ def test_validate_items_reports_every_problem_at_once():
         "android_push_credential_id, call_cost_in_webhooks, connection_name, default_on_hold_comfort_noise_enabled, "
         "dtmf_type, encode_contact_header_enabled, encrypted_media, external_uac_settings, inbound, "
         "internal_uac_settings, ios_push_credential_id, jitter_buffer, noise_suppression, noise_suppression_details, "
-        "onnet_t38_passthrough_enabled, outbound, password, rtcp_settings, sip_uri_calling_preference, state, tags, "
+        "onnet_t38_passthrough_enabled, outbound, owner, password, rtcp_settings, sip_uri_calling_preference, state, tags, "
         "update_password, user_name, wait_for_registration, webhook_api_version, webhook_event_failover_url, "
         "webhook_event_url, webhook_timeout_secs.; ")
     assert_in_order(
@@ -260,6 +263,66 @@ def test_adopting_an_untagged_listed_connection_is_an_update_of_its_tags(api):
     assert task.after == dict(id=old["id"], connection_name="old", tags=["pbx-hq", TAG])
 
 
+def with_pbx_password(item, password=PBX_PASSWORD):
+    return dict(item, external_uac_settings=dict(item["external_uac_settings"], password=password))
+
+
+def test_adoption_sends_the_desired_passwords_once_as_a_create_would(api):
+    """A connection made by hand keeps a password nobody knows: taking it over sets the inventory's."""
+    old = existing(api, "old", tags=["pbx-hq"])
+    old["external_uac_settings"]["password"] = MASK
+    old["password"] = MASK
+    (task,) = plan([with_pbx_password(trunk("old"), PBX_PASSWORD)], [old])
+    assert (task.action, task.method, task.adopted) == ("updated", "PATCH", True)
+    assert task.payload == dict(tags=["pbx-hq", TAG], external_uac_settings=dict(
+        old["external_uac_settings"], password=PBX_PASSWORD))
+    assert [change["field"] for change in task.changes] == ["tags", "external_uac_settings.password"]
+    assert task.after["external_uac_settings"] == dict(password=SECRET_WILL_SET)
+    line = engine.plan_line(task)
+    assert line["adopted"] is True and line["action"] == "updated"
+    assert PBX_PASSWORD not in repr(line)
+
+
+def test_adoption_sends_the_top_level_password_too_when_the_item_gives_one(api):
+    old = existing(api, "old")
+    old["password"] = MASK
+    (task,) = plan([trunk("old", password=TOP_PASSWORD)], [old])
+    assert task.adopted is True
+    assert task.payload == dict(tags=[TAG], password=TOP_PASSWORD)
+
+
+def test_once_tagged_the_password_is_not_sent_again(api):
+    tagged = existing(api, "old", tags=[TAG])
+    tagged["external_uac_settings"]["password"] = MASK
+    (task,) = plan([with_pbx_password(trunk("old"))], [tagged])
+    assert (task.action, task.method, task.adopted) == ("unchanged", None, False)
+    assert "adopted" not in engine.plan_line(task)
+
+
+def test_adoption_of_a_connection_whose_clear_password_matches_sends_only_the_tag(api):
+    old = existing(api, "old")
+    old["external_uac_settings"]["password"] = PBX_PASSWORD  # older accounts get it back in clear
+    (task,) = plan([with_pbx_password(trunk("old"))], [old])
+    assert task.adopted is True and task.payload == dict(tags=[TAG])
+
+
+def test_without_a_managed_tag_nothing_is_adopted_and_update_password_rules(api):
+    old = existing(api, "old")
+    old["external_uac_settings"]["password"] = MASK
+    (task,) = plan([with_pbx_password(trunk("old"))], [old], purge_tag=None)
+    assert (task.action, task.adopted) == ("unchanged", False)
+
+
+def test_an_absent_item_is_never_adopted_and_a_failed_plan_carries_no_adoption(api):
+    old = existing(api, "old")
+    (gone,) = plan([dict(connection_name="old", state="absent")], [old])
+    assert gone.adopted is False
+    bad = existing(api, "bad", webhook_api_version="1")
+    (failed,) = plan([trunk("bad", webhook_api_version="texml", outbound=dict(call_parking_enabled=True))], [bad])
+    assert failed.error is not None and failed.adopted is False
+    assert "adopted" not in engine.plan_line(failed)
+
+
 def test_an_absent_item_is_deleted_whatever_its_tags(api):
     untagged = existing(api, "old")
     (task,) = plan([dict(connection_name="old", state="absent")], [untagged])
@@ -313,6 +376,111 @@ def test_purge_deletes_every_tagged_duplicate(api):
 def test_without_purge_tagged_unlisted_connections_stay(api):
     stale = existing(api, "stale", tags=[TAG])
     assert plan([trunk("new")], [stale], purge=False)[1:] == []
+
+
+# -- owners: who a managed connection belongs to, and the purges that go by it ------------------------
+def owner(host):
+    return engine.owner_tag(TAG, host)
+
+
+def owned_plan(items, current, **scope):
+    """Plans with items that name their owner, and a purge scoped by ``scope`` (PurgeScope's options)."""
+    typed_items = glue.validate_items(list(items), True, TAG, 8, dict(purge_force_all=True))
+    return engine.plan_fleet(typed_items, current, True, TAG, "on_create", engine.PurgeScope(TAG, **scope))
+
+
+def test_the_owner_is_recorded_in_a_tag_beside_the_managed_one(api):
+    (task,) = owned_plan([trunk("new", owner="pbx-hq")], [], scope="owners", owners=["pbx-hq"])
+    assert task.payload["tags"] == [TAG, "sip-attach:owner=pbx-hq"]
+    assert engine.owners_of(dict(tags=task.payload["tags"]), TAG) == {"pbx-hq"}
+    assert engine.owners_of(dict(tags=[TAG, "other:owner=x"]), TAG) == set()
+
+
+def test_a_connection_made_before_owners_were_recorded_gets_its_owner_on_the_next_run(api):
+    legacy = existing(api, "old", tags=["floor-2", TAG])
+    (task,) = owned_plan([trunk("old", owner="pbx-hq")], [legacy], scope="owners", owners=["pbx-hq"])
+    assert (task.action, task.method) == ("updated", "PATCH")
+    assert task.payload == dict(tags=["floor-2", TAG, owner("pbx-hq")])
+    # recorded: the next run leaves it alone
+    (again,) = owned_plan([trunk("old", owner="pbx-hq")], [dict(legacy, tags=task.payload["tags"])],
+                          scope="owners", owners=["pbx-hq"])
+    assert again.action == "unchanged"
+
+
+def test_a_trunk_that_moves_to_another_host_changes_owner(api):
+    moved = existing(api, "shared-trunk", tags=[TAG, owner("pbx-old")])
+    (task,) = owned_plan([trunk("shared-trunk", owner="pbx-new")], [moved], scope="owners", owners=["pbx-new"])
+    assert task.payload == dict(tags=[TAG, owner("pbx-new")])
+
+
+def test_purge_by_owners_deletes_only_the_unlisted_connections_of_those_owners(api):
+    mine = existing(api, "pbx-a-t0", tags=[TAG, owner("pbx-a")])
+    removed = existing(api, "pbx-a-t1", tags=[TAG, owner("pbx-a")])
+    other_slice = existing(api, "pbx-z-t0", tags=[TAG, owner("pbx-z")])
+    legacy = existing(api, "pbx-a-t9", tags=[TAG])  # made before owners were recorded
+    foreign = existing(api, "pbx-a-t8", tags=[owner("pbx-a")])  # not managed: the owner tag alone is not enough
+    tasks = owned_plan([trunk("pbx-a-t0", owner="pbx-a")], [mine, removed, other_slice, legacy, foreign],
+                       scope="owners", owners=["pbx-a"])
+    assert [(t.name, t.action) for t in tasks] == [("pbx-a-t0", "unchanged"), ("pbx-a-t1", "deleted")]
+
+
+def test_an_owner_with_no_trunk_left_loses_every_connection_it_owns(api):
+    one = existing(api, "pbx-a-t0", tags=[TAG, owner("pbx-a")])
+    two = existing(api, "pbx-a-t1", tags=[TAG, owner("pbx-a")])
+    kept = existing(api, "pbx-b-t0", tags=[TAG, owner("pbx-b")])
+    tasks = owned_plan([], [one, two, kept], scope="owners", owners=["pbx-a"])
+    assert [(t.name, t.action) for t in tasks] == [("pbx-a-t0", "deleted"), ("pbx-a-t1", "deleted")]
+
+
+def test_a_connection_that_records_an_owner_outside_the_purge_is_kept(api):
+    both = existing(api, "odd", tags=[TAG, owner("pbx-a"), owner("pbx-z")])  # tagged twice by hand
+    assert owned_plan([], [both], scope="owners", owners=["pbx-a"]) == []
+    assert [t.action for t in owned_plan([], [both], scope="owners", owners=["pbx-a", "pbx-z"])] == ["deleted"]
+
+
+def test_the_departed_purge_deletes_what_no_known_owner_has_and_what_has_no_owner(api):
+    current = existing(api, "pbx-a-t0", tags=[TAG, owner("pbx-a")])
+    elsewhere = existing(api, "pbx-b-t0", tags=[TAG, owner("pbx-b")])  # a known host outside the purged owners
+    departed = existing(api, "pbx-gone-t0", tags=[TAG, owner("pbx-gone")])
+    legacy = existing(api, "pbx-old-t0", tags=[TAG])
+    unmanaged = existing(api, "pbx-gone-t1", tags=[owner("pbx-gone")])
+    tasks = owned_plan([trunk("pbx-a-t0", owner="pbx-a")], [current, elsewhere, departed, legacy, unmanaged],
+                       scope="owners", owners=["pbx-a"], departed=True, known=["pbx-a", "pbx-b"])
+    assert [(t.name, t.action) for t in tasks] == [
+        ("pbx-a-t0", "unchanged"), ("pbx-gone-t0", "deleted"), ("pbx-old-t0", "deleted")]
+
+
+def test_the_scope_all_is_the_purge_by_tag_alone(api):
+    owned = existing(api, "pbx-z-t0", tags=[TAG, owner("pbx-z")])
+    legacy = existing(api, "old", tags=[TAG])
+    assert [t.name for t in owned_plan([], [owned, legacy], scope="all")] == ["pbx-z-t0", "old"]
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(purge_owners=["a"]), "purge_owners is only used with purge_scope: owners"),
+    (dict(purge_scope="owners", purge_departed=True), "purge_departed needs known_owners, every owner that still "
+                                                      "exists (the other owners' connections are deleted)"),
+    (dict(purge_departed=True, known_owners=["a"]), "purge_departed needs purge: true and purge_scope: owners"),
+    (dict(known_owners=["a"]), "known_owners is only used with purge_departed: true"),
+    (dict(purge_scope="owners", purge_owners=["a", " "]), "purge_owners must not hold an empty owner"),
+])
+def test_purge_scope_options_that_do_not_go_together_are_refused(options, message):
+    assert problems([trunk("a")], purge=True, purge_tag=TAG, options=options) == message
+
+
+def test_an_owner_needs_the_managed_tag_and_a_name():
+    assert problems([trunk("a", owner="pbx-a")]) == (
+        "connections[0] (a): owner needs purge_tag: the owner is recorded in the tag <purge_tag>:owner=<owner>")
+    assert problems([trunk("a", owner="")], purge_tag=TAG) == "connections[0] (a): owner must not be empty"
+
+
+def test_purge_by_owners_with_no_present_item_is_the_owners_statement_not_a_refusal():
+    options = dict(purge_scope="owners", purge_owners=["pbx-a"])
+    assert glue.validate_items([], True, TAG, 8, options) == []
+    # the departed purge reaches beyond the listed owners: the refusal holds
+    options.update(purge_departed=True, known_owners=["pbx-a"])
+    assert problems([], purge=True, purge_tag=TAG, options=options).startswith(
+        "purge with no connection in state present would delete every connection tagged")
 
 
 # -- execute_fleet --------------------------------------------------------------------------------
@@ -417,14 +585,13 @@ def test_execute_honours_concurrency(make_client, api, transport, concurrency, m
 
 
 # -- wait_for_registration -------------------------------------------------------------------------
-def test_wait_for_registration_waits_for_what_the_run_leaves_present(make_client, registrar, api, reg_status,
-                                                                     registration_clock):
+def test_wait_for_registration_waits_for_what_the_run_leaves_present(make_client, registrar, api, registration_clock):
     existing(api, "same", tags=[TAG])
     gone = existing(api, "gone", tags=[TAG])
-    registrar.set("new", reg_status("registered"))
-    registrar.set("same", reg_status("unknown"), reg_status("failed", response="403 Forbidden"))
-    registrar.set("bad", reg_status("registered"))
-    registrar.set(gone["id"], reg_status("registered"))
+    registrar.set("new", sip_status("registered"))
+    registrar.set("same", sip_status("unknown"), sip_status("failed", response="403 Forbidden"))
+    registrar.set("bad", sip_status("registered"))
+    registrar.set(gone["id"], sip_status("registered"))
     registrar.others = refuse(api, "bad")
     tasks = plan([trunk("new"), trunk("same"), trunk("bad"), dict(connection_name="gone", state="absent"),
                   dict(connection_name="never", state="absent")], list(api.store.values()))
@@ -432,13 +599,16 @@ def test_wait_for_registration_waits_for_what_the_run_leaves_present(make_client
     engine.execute_fleet(client, tasks, 8)
     engine.wait_for_registration(client, tasks, dict(PARAMS, concurrency=8))
     tasks = by_name(tasks)
-    assert tasks["new"].registration_error is None
-    assert tasks["new"].connection["registration_status"] == "Registered"
-    assert tasks["same"].registration_error == (
+    assert (tasks["new"].registration.status, tasks["new"].registration.error) == ("Registered", None)
+    assert tasks["same"].registration.error == (
         "same failed to register (status failed, PBX's last answer: 403 Forbidden): " + registration.HINTS[403])
-    assert tasks["same"].connection["registration_status"] == "Failed"
-    assert tasks["bad"].registration_error is None and tasks["bad"].error.startswith("Telnyx API 422")
-    assert tasks["gone"].registration_error is None
+    assert tasks["same"].registration.status == "Failed"
+    assert tasks["same"].registration.details["last_registration_response"] == "403 Forbidden"
+    # the API's object is the API's answer: the wait writes only plan.registration
+    assert "registration" not in tasks["same"].connection
+    assert engine.plan_line(tasks["same"])["registration_status"] == "Failed"
+    assert tasks["bad"].registration is None and tasks["bad"].error.startswith("Telnyx API 422")
+    assert tasks["gone"].registration is None
     new_id, same_id = tasks["new"].connection["id"], tasks["same"].current["id"]
     assert sorted(registrar.reads) == sorted([new_id, same_id, same_id])
     assert registration_clock.sleeps == [10.0]
@@ -456,12 +626,12 @@ def test_plan_line_of_a_change():
     assert engine.plan_line(created_task()) == dict(
         connection_name="new", action="created", id="42", fqdn="fq42.uac.telnyx.com", user_name="telnyx0042",
         destination_uri="1006@assistant-abc123.sip.telnyx.com", proxy="sip:pbx.example.com:5060",
-        username="1006", auth_username="auth6", registration_status=None)
+        username="1006", auth_username="auth6", registration_status=None, changes=[])
 
 
-def test_plan_line_reveals_passwords_only_when_asked(no_secret):
+def test_plan_line_reveals_passwords_only_when_asked():
     task = created_task()
-    no_secret(engine.plan_line(task), TOP_PASSWORD, PBX_PASSWORD, MASK)
+    assert_no_secret(engine.plan_line(task), TOP_PASSWORD, PBX_PASSWORD, MASK)
     line = engine.plan_line(task, reveal=True)
     assert (line["password"], line["external_password"]) == (TOP_PASSWORD, PBX_PASSWORD)
 
@@ -469,9 +639,9 @@ def test_plan_line_reveals_passwords_only_when_asked(no_secret):
 def test_plan_line_of_a_failure():
     current = dict(id="7", fqdn="fq7.uac.telnyx.com", connection_name="old", password=TOP_PASSWORD)
     assert engine.plan_line(engine.Plan("old", current=current, error="it broke"), reveal=True) == dict(
-        connection_name="old", action="failed", error="it broke", id="7", fqdn="fq7.uac.telnyx.com")
+        connection_name="old", action="failed", error="it broke", id="7", fqdn="fq7.uac.telnyx.com", changes=[])
     assert engine.plan_line(engine.Plan("new", error="it broke")) == dict(
-        connection_name="new", action="failed", error="it broke", id=None, fqdn=None)
+        connection_name="new", action="failed", error="it broke", id=None, fqdn=None, changes=[])
 
 
 def test_plan_line_of_a_failed_write_is_a_failure():
@@ -480,15 +650,38 @@ def test_plan_line_of_a_failed_write_is_a_failure():
     assert engine.plan_line(task)["action"] == "failed"
 
 
+def test_plan_line_of_an_update_names_each_changed_field(api):
+    current = existing(api, "moved", tags=["hq", TAG], password=TOP_PASSWORD)
+    current["external_uac_settings"]["transport"] = "UDP"
+    current["tags"] = [TAG]
+    (task,) = plan([trunk("moved", tags=["hq"], password="rotated-Pw-9", update_password="always")], [current])
+    line = engine.plan_line(task, reveal=True)
+    assert line["action"] == "updated"
+    assert line["changes"] == [dict(field="password", before=None, after="(will be set)"),
+                               dict(field="tags", before=[TAG], after=["hq", TAG]),
+                               dict(field="external_uac_settings.transport", before="UDP", after="TCP")]
+
+
+def test_plan_line_of_a_failed_update_keeps_what_it_tried_to_change(api):
+    current = existing(api, "moved")
+    current["external_uac_settings"]["transport"] = "UDP"
+    (task,) = plan([trunk("moved")], [current], purge_tag=None)
+    task.error = "Telnyx API 409 on PATCH: busy"
+    assert engine.plan_line(task)["changes"] == [
+        dict(field="external_uac_settings.transport", before="UDP", after="TCP")]
+
+
 def test_plan_line_of_an_absent_connection_that_never_existed():
     line = engine.plan_line(engine.Plan("never"))
     assert line["action"] == "unchanged" and line["id"] is None and "registration_error" not in line
+    assert line["changes"] == []
 
 
 def test_plan_line_carries_the_registration_error():
     task = created_task()
-    task.registration_error = "new failed to register"
-    assert engine.plan_line(task)["registration_error"] == "new failed to register"
+    task.registration = registration.Registration("Failed", error="new failed to register")
+    line = engine.plan_line(task)
+    assert (line["registration_status"], line["registration_error"]) == ("Failed", "new failed to register")
 
 
 def fleet_tasks():
@@ -499,11 +692,11 @@ def fleet_tasks():
     failed = engine.Plan("bad", action="created", method="POST", payload={}, after=dict(connection_name="bad"),
                          connection={}, error="refused")
     created = created_task()
-    created.registration_error = "new did not register"
+    created.registration = registration.Registration("Not Registered", error="new did not register")
     return [created, unchanged, updated, deleted, failed]
 
 
-def test_fleet_result_counts_and_lists(no_secret):
+def test_fleet_result_counts_and_lists():
     result = engine.fleet_result(fleet_tasks(), want_diff=False)
     assert "diff" not in result
     assert result["changed"] is True
@@ -513,7 +706,7 @@ def test_fleet_result_counts_and_lists(no_secret):
     assert result["failed_items"] == [dict(connection_name="bad", error="refused")]
     assert result["not_registered"] == [dict(connection_name="new", error="new did not register")]
     assert result["by_name"] == dict((line["connection_name"], line) for line in result["results"])
-    no_secret(result, TOP_PASSWORD, PBX_PASSWORD)
+    assert_no_secret(result, TOP_PASSWORD, PBX_PASSWORD)
 
 
 def test_fleet_result_diff_has_one_entry_per_changed_item():

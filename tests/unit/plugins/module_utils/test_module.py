@@ -1,4 +1,5 @@
-"""Unit tests of the module glue: the connection options, their environment fallbacks and transport warnings."""
+"""Unit tests of the module glue: the connection options, their environment fallbacks and transport warnings, and the
+checks of the modules' own options."""
 from __future__ import annotations
 
 import pytest
@@ -10,10 +11,14 @@ from ansible_collections.telnyx.sip.plugins.module_utils._module import (
     NO_LOG_MASK,
     NO_LOG_PLACEHOLDER,
     Secrets,
+    check_connection,
+    check_registration_options,
     connection_argument_spec,
     env_fallback_nonempty,
+    registration_spec,
     transport_warnings,
 )
+from ansible_collections.telnyx.sip.plugins.module_utils._resource import ValidationError
 
 
 # -- env fallback --------------------------------------------------------------
@@ -54,6 +59,47 @@ def test_transport_warnings(url, validate_certs, allow, expected):
         assert warning.startswith(start)
     if not validate_certs and found:
         assert "pose as the API, read the API key" in found[0] and "ca_path" in found[0]
+
+
+# -- check_registration_options, check_connection -----------------------------------------------
+def test_check_registration_options_accepts_the_defaults_and_absent_values():
+    spec = registration_spec()
+    assert check_registration_options(dict((k, v["default"]) for k, v in spec.items())) == []
+    assert check_registration_options({}) == []
+    assert check_registration_options(dict(registration_timeout=1, registration_poll_interval=0.01)) == []
+
+
+def test_check_registration_options_reports_every_problem():
+    assert check_registration_options(dict(registration_timeout=0, registration_poll_interval=-1)) == [
+        "registration_timeout must be at least 1 second, got 0",
+        "registration_poll_interval must be greater than 0, got -1",
+    ]
+    assert check_registration_options(dict(registration_poll_interval=0)) == [
+        "registration_poll_interval must be greater than 0, got 0"]
+
+
+CONNECTION = dict(id=None, connection_name="pbx", state="present", registration_timeout=600,
+                  registration_poll_interval=10.0)
+
+
+def test_check_connection_returns_the_desired_fields():
+    assert check_connection(dict(CONNECTION, active=False, tags=None)) == dict(connection_name="pbx", active=False)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(CONNECTION, id="1/2"), "id must be a Telnyx connection id (letters, digits and hyphens), got '1/2'"),
+    (dict(CONNECTION, user_name="12"), "user_name must be at least 4 characters long, got 2"),
+    (dict(CONNECTION, registration_timeout=0), "registration_timeout must be at least 1 second, got 0"),
+])
+def test_check_connection_refuses_bad_options(params, message):
+    with pytest.raises(ValidationError) as caught:
+        check_connection(params)
+    assert str(caught.value) == message
+
+
+def test_check_connection_does_not_check_the_fields_of_an_absent_connection():
+    assert check_connection(dict(CONNECTION, state="absent", user_name="12")) == dict(connection_name="pbx",
+                                                                                      user_name="12")
 
 
 # -- secrets inside options' data ----------------------------------------------------

@@ -15,7 +15,7 @@ from ansible_collections.telnyx.sip.plugins.module_utils._resource import (
     plan_update,
 )
 from ansible_collections.telnyx.sip.plugins.module_utils._engine import plan_fleet
-from ansible_collections.telnyx.sip.plugins.module_utils._uac import FIELDS, SECRET_NAMES
+from ansible_collections.telnyx.sip.plugins.module_utils._uac import FIELDS, SECRET_NAMES, masked_changes
 
 # No example database: it would write a .hypothesis folder into the work tree.
 SETTINGS = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -115,6 +115,20 @@ def test_the_diff_never_holds_a_secret(desired, current, update_password):
     assert "S3CR3T" not in json.dumps([change.before, change.after])
 
 
+@SETTINGS
+@given(desired=DESIRED, current=CURRENT, update_password=st.sampled_from(["on_create", "always"]))
+def test_the_changes_that_leave_name_each_field_sent_and_never_hold_a_secret(desired, current, update_password):
+    change = plan_update(FIELDS, desired, current, update_password)
+    shown = masked_changes(change.changes)
+    assert "S3CR3T" not in json.dumps(shown)
+    assert set(entry["field"].split(".")[0] for entry in shown) == set(change.payload)
+    for entry in shown:
+        if entry["field"].rsplit(".", 1)[-1] in SECRET_NAMES:
+            assert (entry["before"], entry["after"]) == (None, "(will be set)")
+        else:
+            assert entry["before"] != entry["after"]
+
+
 def json_tree(secret_keys=("password",)):
     """Nested dicts and lists of scalars whose keys include the secret ones; a secret key holds a secret scalar."""
     keys = st.sampled_from(["a", "b", "external_uac_settings", "passwords", "data"])
@@ -183,17 +197,17 @@ def fleet_states(draw):
 @given(fleet_states(), st.sampled_from(["on_create", "always"]), st.booleans())
 def test_fleet_planning_again_after_applying_finds_nothing(state, update_password, purge):
     items, existing = state
-    tasks = plan_fleet(items, existing, purge=purge, purge_tag="fleet", update_password=update_password)
-    broken = set(task.name for task in tasks if task.error is not None)
+    plans = plan_fleet(items, existing, purge=purge, purge_tag="fleet", update_password=update_password)
+    broken = set(plan.name for plan in plans if plan.error is not None)
     account = dict((conn["connection_name"], conn) for conn in existing)
-    for task in tasks:
-        if task.error is not None:
+    for plan in plans:
+        if plan.error is not None:
             continue
-        if task.method == "POST":
-            account[task.name] = dict(api_patch({}, task.payload), id="new-" + task.name)
-        elif task.method == "PATCH":
-            account[task.name] = api_patch(account[task.name], task.payload, nested="replace")
-        elif task.method == "DELETE":
-            del account[task.name]
+        if plan.method == "POST":
+            account[plan.name] = dict(api_patch({}, plan.payload), id="new-" + plan.name)
+        elif plan.method == "PATCH":
+            account[plan.name] = api_patch(account[plan.name], plan.payload, nested="replace")
+        elif plan.method == "DELETE":
+            del account[plan.name]
     again = plan_fleet(items, list(account.values()), purge=purge, purge_tag="fleet", update_password="on_create")
     assert [(t.name, t.method) for t in again if t.method is not None and t.name not in broken] == []

@@ -16,9 +16,11 @@ from ansible_collections.telnyx.sip.plugins.module_utils._resource import (
     create_payload,
     creation_changes,
     fields_argument_spec,
+    is_api_default,
     managed,
     mask_secrets,
     nest,
+    non_defaults,
     plan_update,
     secret_is_readable,
     secret_names,
@@ -275,3 +277,54 @@ def test_apply_change_replaces_top_level_keys_on_a_copy():
 def test_mask_secrets_masks_whatever_a_secret_key_holds():
     masked = mask_secrets({"a": [{"password": ["x1"]}, {"password": {"v": "x2"}}], "password": "x3"}, SECRETS)
     assert masked == {"a": [{"password": MASK}, {"password": MASK}], "password": MASK}
+
+
+# -- API defaults -----------------------------------------------------------------------------------
+DEFAULTED = dict(
+    name=Field(),
+    enabled=Field(type="bool", api_default=True),
+    media=Field(choices=["SRTP", "disabled"], null_value="disabled"),
+    failover=Field(null_value="", api_default=""),
+    tags=Field(type="list", elements="str", compare="set"),
+    codecs=Field(type="list", elements="str", api_default=["G722", "PCMU"]),
+    password=Field(compare="secret"),
+    ext=Field(type="dict", options=dict(
+        transport=Field(choices=["UDP", "TCP"], api_default="UDP"),
+        expiration_sec=Field(type="int"),
+        password=Field(compare="secret"),
+    )),
+)
+
+
+@pytest.mark.parametrize("name, value, default", [
+    ("enabled", True, True), ("enabled", False, False), ("enabled", None, True),
+    ("media", None, True), ("media", "SRTP", False),
+    ("failover", None, True), ("failover", "", True), ("failover", "https://x.example.com", False),
+    ("tags", [], True), ("tags", ["a"], False),
+    ("codecs", ["G722", "PCMU"], True), ("codecs", ["PCMU", "G722"], False), ("codecs", [], False),
+    ("name", "", True), ("name", "pbx", False),
+])
+def test_is_api_default(name, value, default):
+    assert is_api_default(DEFAULTED[name], value) is default
+
+
+def test_api_default_is_not_an_option_default():
+    assert "default" not in DEFAULTED["enabled"].argument_spec()
+    assert DEFAULTED["enabled"].api_default is True
+
+
+def test_non_defaults_keeps_what_differs_leaves_out_secrets_and_empty_nested_objects():
+    obj = dict(id="7", name="pbx", enabled=True, media=None, failover=None, tags=["a"], codecs=["G722", "PCMU"],
+               password=MASK, undeclared="x", ext=dict(transport="UDP", expiration_sec=None, password="clear"))
+    assert non_defaults(DEFAULTED, obj) == dict(name="pbx", tags=["a"])
+    obj["ext"] = dict(transport="TCP", expiration_sec=600, password="clear")
+    assert non_defaults(DEFAULTED, obj)["ext"] == dict(transport="TCP", expiration_sec=600)
+
+
+def test_options_set_to_the_non_defaults_of_an_object_compare_equal_to_it():
+    obj = dict(name="pbx", enabled=False, media="SRTP", failover=None, tags=["b", "a"], codecs=["PCMU"],
+               ext=dict(transport="TCP", expiration_sec=None, password=MASK))
+    desired = non_defaults(DEFAULTED, obj)
+    assert desired == dict(name="pbx", enabled=False, media="SRTP", tags=["b", "a"], codecs=["PCMU"],
+                           ext=dict(transport="TCP"))
+    assert not plan_update(DEFAULTED, desired, obj).changed

@@ -1,7 +1,13 @@
 """Unit tests of the UAC connection resource: rules, look-ups, planning, execution and results."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+import yaml
+
+from tests.unit.plugins.fakes import assert_no_secret
 
 from ansible_collections.telnyx.sip.plugins.module_utils import _engine as engine
 from ansible_collections.telnyx.sip.plugins.module_utils import _module as glue
@@ -17,11 +23,13 @@ from ansible_collections.telnyx.sip.plugins.module_utils._resource import (
 DEST = "1006@assistant-abc123.sip.telnyx.com"
 
 
-def problems(desired, creating=None, current=None):
-    """The validation message for ``desired`` ('' when valid)."""
-    kwargs = dict(current=current) if current is not None else {}
+def problems(desired, current=None):
+    """The validation message for ``desired`` ('' when valid): its own rules (``validate``, on input), then with
+    ``current`` those of an update of that connection (``validate_update``, in the planner)."""
     try:
-        uac.validate(desired, creating=creating, **kwargs)
+        uac.validate(desired)
+        if current is not None:
+            uac.validate_update(desired, current)
     except ValidationError as exc:
         return str(exc)
     return ""
@@ -192,21 +200,21 @@ def test_every_problem_is_reported_at_once():
 def test_texml_needs_call_parking():
     assert problems(dict(webhook_api_version="texml")) == (
         "webhook_api_version texml needs outbound.call_parking_enabled: true")
-    assert problems(dict(webhook_api_version="texml", outbound=dict(call_parking_enabled=True)), creating=True) == ""
+    assert problems(dict(webhook_api_version="texml", outbound=dict(call_parking_enabled=True))) == ""
 
 
 def test_texml_only_on_create():
     desired = dict(webhook_api_version="texml", outbound=dict(call_parking_enabled=True))
-    assert problems(desired, creating=None) == ""
-    assert problems(desired, creating=False) == ("webhook_api_version texml can only be set when the connection is "
-                                                 "created; allowed on update: 1, 2")
-    assert problems(dict(webhook_api_version="2"), creating=False) == ""
+    assert problems(desired) == ""  # the input check does not know yet whether it is a create
+    assert problems(desired, current={}) == ("webhook_api_version texml can only be set when the connection is "
+                                             "created; allowed on update: 1, 2")
+    assert problems(dict(webhook_api_version="2"), current={}) == ""
 
 
 def test_texml_kept_on_a_connection_created_with_it_is_valid():
     desired = dict(webhook_api_version="texml", outbound=dict(call_parking_enabled=True))
-    assert problems(desired, creating=False, current=dict(webhook_api_version="texml")) == ""
-    assert "can only be set when" in problems(desired, creating=False, current=dict(webhook_api_version="2"))
+    assert problems(desired, current=dict(webhook_api_version="texml")) == ""
+    assert "can only be set when" in problems(desired, current=dict(webhook_api_version="2"))
 
 
 @pytest.mark.parametrize("transport, media, refused", [
@@ -321,10 +329,11 @@ def test_plan_create():
                             dict(field="external_uac_settings.password", before=None, after=SECRET_WILL_SET)]
 
 
-def test_plan_create_validates_as_a_create():
+def test_texml_create_is_refused_on_input_without_call_parking_and_planned_with_it():
     with pytest.raises(ValidationError, match="texml needs outbound.call_parking_enabled"):
-        engine.plan_connection(dict(connection_name="pbx", webhook_api_version="texml"), None)
+        uac.validate(dict(connection_name="pbx", webhook_api_version="texml"))
     desired = dict(connection_name="pbx", webhook_api_version="texml", outbound=dict(call_parking_enabled=True))
+    uac.validate(desired)
     assert engine.plan_connection(desired, None).method == "POST"
 
 
@@ -377,9 +386,9 @@ def run_execute(client, desired, current, state="present"):
 
 
 def test_execute_create(client, api, transport):
-    outcome = run_execute(client, dict(connection_name="pbx"), None)
+    plan = run_execute(client, dict(connection_name="pbx"), None)
     assert transport.methods == [("POST", "/uac_connections")]
-    assert outcome.connection == api.store[outcome.connection["id"]]
+    assert plan.connection == api.store[plan.connection["id"]]
 
 
 def test_execute_create_recovers_a_post_that_took_effect(make_client, api, transport):
@@ -389,23 +398,23 @@ def test_execute_create_recovers_a_post_that_took_effect(make_client, api, trans
         return dict(status=504, text="gateway timeout")
 
     transport.handler = lost_answer
-    outcome = run_execute(make_client(retries=3), dict(connection_name="pbx"), None)
+    plan = run_execute(make_client(retries=3), dict(connection_name="pbx"), None)
     assert transport.methods == [("POST", "/uac_connections"), ("GET", "/uac_connections")]
-    assert len(api.store) == 1 and outcome.connection == list(api.store.values())[0]
+    assert len(api.store) == 1 and plan.connection == list(api.store.values())[0]
 
 
 def test_execute_update(client, api, transport):
     current = api.add(connection_name="pbx", active=True)
-    outcome = run_execute(client, dict(connection_name="pbx", active=False), current)
+    plan = run_execute(client, dict(connection_name="pbx", active=False), current)
     assert [(c.method, c.path, c.body) for c in transport.calls] == [
         ("PATCH", "/uac_connections/" + current["id"], dict(active=False))]
-    assert outcome.connection["active"] is False
+    assert plan.connection["active"] is False
 
 
 def test_execute_delete(client, api, transport):
     current = api.add(connection_name="pbx")
-    outcome = run_execute(client, dict(connection_name="pbx"), current, "absent")
-    assert api.store == {} and outcome.connection == current
+    plan = run_execute(client, dict(connection_name="pbx"), current, "absent")
+    assert api.store == {} and plan.connection == current
     assert transport.methods == [("DELETE", "/uac_connections/" + current["id"])]
 
 
@@ -413,8 +422,8 @@ def test_execute_delete(client, api, transport):
                                     dict(status=204, text="")])
 def test_execute_delete_of_a_gone_connection_is_done(client, transport, answer):
     transport.push(**answer)
-    outcome = run_execute(client, dict(connection_name="pbx"), CURRENT, "absent")
-    assert outcome.connection == CURRENT and outcome.action == "deleted"
+    plan = run_execute(client, dict(connection_name="pbx"), CURRENT, "absent")
+    assert plan.connection == CURRENT and plan.action == "deleted"
 
 
 def test_execute_delete_other_errors_raise(client, transport):
@@ -424,8 +433,8 @@ def test_execute_delete_other_errors_raise(client, transport):
 
 
 def test_execute_nothing_sends_nothing(client, transport):
-    outcome = run_execute(client, dict(connection_name="pbx", tags=["a"]), CURRENT)
-    assert outcome.action == "unchanged" and transport.calls == []
+    plan = run_execute(client, dict(connection_name="pbx", tags=["a"]), CURRENT)
+    assert plan.action == "unchanged" and transport.calls == []
 
 
 # -- rename ------------------------------------------------------------------------
@@ -518,7 +527,40 @@ def test_connection_result_masks_unless_revealed():
 
 def test_connection_result_unchanged_has_no_diff_and_empty_connection_is_a_dict():
     assert engine.connection_result(engine.Plan("pbx"), want_diff=True) == dict(
-        changed=False, action="unchanged", uac_connection={})
+        changed=False, action="unchanged", uac_connection={}, changes=[])
+
+
+def test_connection_result_names_each_changed_field_and_a_password_only_as_will_be_set():
+    desired = dict(connection_name="pbx", external_uac_settings=dict(transport="TCP"), password="new-Secret-2",
+                   tags=["a", "b"])
+    plan = engine.plan_connection(desired, CURRENT)
+    result = engine.connection_result(plan, want_diff=False, reveal=True)
+    assert result["changes"] == [dict(field="password", before=None, after="(will be set)"),
+                                 dict(field="tags", before=["a"], after=["a", "b"]),
+                                 dict(field="external_uac_settings.transport", before="UDP", after="TCP")]
+    assert_no_secret(result["changes"], "new-Secret-2", "gen-Secret-1", "(hidden")
+    # the plan itself keeps its placeholders (the diff shows them)
+    assert plan.changes[0] == dict(field="password", before="(hidden)", after="(hidden: will change)")
+
+
+def test_a_created_connection_shows_every_field_sent_and_its_passwords_as_will_be_set():
+    desired = dict(connection_name="pbx", password="s3cret-value",
+                   external_uac_settings=dict(proxy="pbx.example.com", password="pbx-pass"))
+    result = engine.connection_result(engine.plan_connection(desired, None), want_diff=False)
+    assert result["changes"] == [dict(field="connection_name", before=None, after="pbx"),
+                                 dict(field="password", before=None, after="(will be set)"),
+                                 dict(field="external_uac_settings.proxy", before=None, after="pbx.example.com"),
+                                 dict(field="external_uac_settings.password", before=None, after="(will be set)")]
+
+
+def test_masked_changes_mask_a_secret_whatever_the_plan_held():
+    changes = [dict(field="external_uac_settings.password", before="old-clear-pw", after="new-clear-pw"),
+               dict(field="password", before=SECRET_WILL_SET, after=SECRET_WILL_SET),
+               dict(field="inbound", before=None, after=dict(password="nested-pw", channel_limit=2))]
+    assert uac.masked_changes(changes) == [
+        dict(field="external_uac_settings.password", before=None, after="(will be set)"),
+        dict(field="password", before=None, after="(will be set)"),
+        dict(field="inbound", before=None, after=dict(password=MASK, channel_limit=2))]
 
 
 @pytest.mark.parametrize("desired, current, refused", [
@@ -529,8 +571,62 @@ def test_connection_result_unchanged_has_no_diff_and_empty_connection_is_a_dict(
     (dict(encrypted_media="SRTP"), dict(external_uac_settings=dict(transport="UDP")), False),
 ])
 def test_srtp_with_tls_is_checked_against_the_stored_connection(desired, current, refused):
+    uac.validate(desired)  # each value alone is fine
     if refused:
         with pytest.raises(uac.ValidationError, match="encrypted_media SRTP cannot be set"):
-            uac.validate(desired, creating=False, current=current)
+            uac.validate_update(desired, current)
+        with pytest.raises(uac.ValidationError, match="encrypted_media SRTP cannot be set"):
+            engine.plan_connection(dict(desired, connection_name="pbx"), dict(CURRENT, **current))
     else:
-        uac.validate(desired, creating=False, current=current)
+        uac.validate_update(desired, current)
+
+
+def test_validate_update_leaves_the_rules_of_the_desired_values_alone_to_validate():
+    """Each rule runs once: what the desired values break on their own is validate's, on input."""
+    desired = dict(encrypted_media="SRTP", external_uac_settings=dict(transport="TLS"),
+                   webhook_api_version="texml")
+    with pytest.raises(ValidationError) as caught:
+        uac.validate(desired)
+    assert caught.value.problems == [uac.SRTP_WITH_TLS,
+                                     "webhook_api_version texml needs outbound.call_parking_enabled: true"]
+    uac.validate_update(desired, dict(webhook_api_version="texml"))
+
+
+# -- the API's defaults, declared on the fields ------------------------------------------------------
+def _contract():
+    folder = os.environ.get("TELNYX_SPEC_DIR") or Path(__file__).resolve().parents[4].parent / "shared" / "telnyx-api"
+    path = Path(folder) / "uac_connections.openapi.yaml"
+    if not path.is_file():
+        pytest.skip("contract check skipped: %s not found (set TELNYX_SPEC_DIR)" % path)
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _schema(spec, schema):
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _declared_and_contract_defaults(fields, schema, spec, prefix=""):
+    """(path, declared api_default, the contract's default) of every declared field."""
+    found = []
+    properties = _schema(spec, schema)["properties"]
+    for name, field in fields.items():
+        prop = _schema(spec, properties[name])
+        if field.options is not None:
+            found.extend(_declared_and_contract_defaults(field.options, prop, spec, prefix + name + "."))
+        else:
+            found.append((prefix + name, field.api_default, prop.get("default")))
+    return found
+
+
+def test_api_defaults_are_the_create_requests_defaults_in_the_contract():
+    spec = _contract()
+    request = spec["components"]["schemas"]["CreateUacConnectionRequest"]
+    found = _declared_and_contract_defaults(uac.FIELDS, request, spec)
+    assert len(found) > 60
+    differ = [(path, declared, given) for path, declared, given in found if declared != given]
+    # active's default is stated in its description only
+    assert differ == [("active", True, None)]
+    assert request["properties"]["active"]["description"] == "Defaults to true"

@@ -5,6 +5,7 @@ import pytest
 
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import MASK
 from ansible_collections.telnyx.sip.plugins.modules import uac_connection_info
+from tests.unit.plugins.fakes import assert_no_secret
 
 MODULE = uac_connection_info  # what the run fixture drives
 
@@ -19,13 +20,13 @@ def names(result):
     return [c["connection_name"] for c in result["uac_connections"]]
 
 
-def test_by_id(run, hq, transport, no_secret):
+def test_by_id(run, hq, transport):
     result, failed = run(dict(id=hq["id"]))
     assert not failed and result["changed"] is False and names(result) == ["pbx-hq"]
     assert transport.methods == [("GET", "/uac_connections/" + hq["id"])]
     conn = result["uac_connections"][0]
     assert conn["password"] == MASK and conn["external_uac_settings"]["password"] == MASK
-    no_secret(result, "top-Secret-1", "pbx-Secret-2")
+    assert_no_secret(result, "top-Secret-1", "pbx-Secret-2")
 
 
 def test_unknown_id_is_an_empty_list(run, api, transport):

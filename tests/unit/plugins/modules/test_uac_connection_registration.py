@@ -5,6 +5,7 @@ import pytest
 
 from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 from ansible_collections.telnyx.sip.plugins.modules import uac_connection, uac_connection_info
+from tests.unit.plugins.fakes import assert_no_secret, sip_status
 
 MODULE = uac_connection  # what the run fixture drives
 
@@ -18,8 +19,8 @@ EXAMPLE = dict(
 WAIT = dict(wait_for_registration=True, registration_timeout=60, registration_poll_interval=10)
 
 
-def test_wait_succeeds_once_registered(run, registrar, reg_status, registration_clock, transport, no_secret):
-    registrar.set("pbx-hq-1006", reg_status("unknown"), reg_status("registered"))
+def test_wait_succeeds_once_registered(run, registrar, registration_clock, transport):
+    registrar.set("pbx-hq-1006", sip_status("unknown"), sip_status("registered"))
     result, failed = run(dict(EXAMPLE, **WAIT))
     assert not failed, result
     conn = result["uac_connection"]
@@ -29,21 +30,20 @@ def test_wait_succeeds_once_registered(run, registrar, reg_status, registration_
                                  ("GET", "/sip_registration_status"), ("GET", "/sip_registration_status")]
     assert transport.calls[-1].params == dict(credential_type="uac_external_credential", connection_id=conn["id"])
     assert registration_clock.sleeps == [10]
-    no_secret(result, PBX_PASSWORD)
+    assert_no_secret(result, PBX_PASSWORD)
 
 
-def test_wait_on_an_unchanged_connection_reads_its_registration(run, registrar, api, reg_status, registration_clock,
-                                                                transport):
+def test_wait_on_an_unchanged_connection_reads_its_registration(run, registrar, api, registration_clock, transport):
     existing = api.add(**EXAMPLE)
-    registrar.set(existing["id"], reg_status("registered"))
+    registrar.set(existing["id"], sip_status("registered"))
     result, failed = run(dict(EXAMPLE, **WAIT))
     assert not failed and result["action"] == "unchanged" and result["changed"] is False
     assert transport.methods == [("GET", "/uac_connections"), ("GET", "/sip_registration_status")]
     assert result["uac_connection"]["registration_status"] == "Registered"
 
 
-def test_a_401_fails_naming_connection_status_answer_and_hint(run, registrar, reg_status, registration_clock, api):
-    registrar.set("pbx-hq-1006", reg_status("failed", response="401 Unauthorized"))
+def test_a_401_fails_naming_connection_status_answer_and_hint(run, registrar, registration_clock, api):
+    registrar.set("pbx-hq-1006", sip_status("failed", response="401 Unauthorized"))
     result, failed = run(dict(EXAMPLE, **WAIT))
     assert failed
     assert result["msg"] == ("pbx-hq-1006 failed to register (status failed, PBX's last answer: 401 Unauthorized): "
@@ -56,8 +56,8 @@ def test_a_401_fails_naming_connection_status_answer_and_hint(run, registrar, re
     assert registration_clock.sleeps == []  # a 401 will not fix itself: no more polling
 
 
-def test_a_timeout_fails_with_the_last_status(run, registrar, reg_status, registration_clock):
-    registrar.set("pbx-hq-1006", reg_status("unknown"), reg_status("failed", response="408 Request Timeout"))
+def test_a_timeout_fails_with_the_last_status(run, registrar, registration_clock):
+    registrar.set("pbx-hq-1006", sip_status("unknown"), sip_status("failed", response="408 Request Timeout"))
     result, failed = run(dict(EXAMPLE, **dict(WAIT, registration_timeout=45)))
     assert failed
     assert result["msg"] == ("pbx-hq-1006 did not register within 45 s (status failed, PBX's last answer: "
@@ -98,17 +98,17 @@ def test_bad_wait_options_fail_before_any_request(run, api, transport):
 
 
 # -- uac_connection_info: registration --------------------------------------------------------------
-def test_info_adds_the_live_registration(run_module, registrar, api, reg_status, transport, no_secret):
+def test_info_adds_the_live_registration(run_module, registrar, api, transport):
     one = api.add(connection_name="pbx-one", password="top-Secret-1")
     two = api.add(connection_name="pbx-two")
-    registrar.set(one["id"], reg_status("registered"))
+    registrar.set(one["id"], sip_status("registered"))
     result, failed = run_module(uac_connection_info, dict(registration=True))
     assert not failed
     by_name = dict((c["connection_name"], c) for c in result["uac_connections"])
-    assert by_name["pbx-one"]["registration"] == dict(reg_status("registered"), connection_id=one["id"])
+    assert by_name["pbx-one"]["registration"] == dict(sip_status("registered"), connection_id=one["id"])
     assert by_name["pbx-two"]["registration"] == {}  # 404: never registered
     assert sorted(registrar.reads) == sorted([one["id"], two["id"]])
-    no_secret(result, "top-Secret-1")
+    assert_no_secret(result, "top-Secret-1")
 
 
 def test_info_without_registration_reads_no_status(run_module, registrar, api, transport):
@@ -118,8 +118,8 @@ def test_info_without_registration_reads_no_status(run_module, registrar, api, t
     assert registrar.reads == [] and transport.methods == [("GET", "/uac_connections")]
 
 
-def test_an_interval_longer_than_the_timeout_still_waits_the_timeout(run, registrar, reg_status, registration_clock):
-    registrar.set("pbx-hq-1006", reg_status("trying"))
+def test_an_interval_longer_than_the_timeout_still_waits_the_timeout(run, registrar, registration_clock):
+    registrar.set("pbx-hq-1006", sip_status("trying"))
     result, failed = run(dict(EXAMPLE, **dict(WAIT, registration_timeout=30, registration_poll_interval=600)))
     assert failed and "did not register within 30 s" in result["msg"]
     assert registration_clock.sleeps == [30] and len(registrar.reads) == 2

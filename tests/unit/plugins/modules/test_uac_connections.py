@@ -8,6 +8,7 @@ import pytest
 from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import SECRET_WILL_SET
 from ansible_collections.telnyx.sip.plugins.modules import uac_connections
+from tests.unit.plugins.fakes import assert_no_secret, sip_status
 
 MODULE = uac_connections  # what the run fixture drives
 
@@ -110,6 +111,29 @@ def test_purge_deletes_only_what_carries_the_tag(run, rolled_out, api, transport
     assert foreign["id"] in api.store and untagged["id"] in api.store
 
 
+def test_purge_by_owners_keeps_the_connections_of_other_owners(run, api, transport):
+    result, failed = run(fleet(*[dict(item, owner="pbx-hq") for item in ITEMS[:2]],
+                               dict(ITEMS[2], owner="pbx-branch")))
+    assert not failed, result
+    assert {conn["connection_name"]: conn["tags"] for conn in api.store.values()} == {
+        "pbx-a": [TAG, "sip-attach:owner=pbx-hq"], "pbx-b": [TAG, "sip-attach:owner=pbx-hq"],
+        "pbx-c": [TAG, "sip-attach:owner=pbx-branch"]}
+    del transport.calls[:]
+    # a run that knows only pbx-hq's trunks, one of them gone: pbx-branch's connection is not its to delete
+    result, failed = run(fleet(dict(ITEMS[0], owner="pbx-hq"), purge=True, purge_scope="owners"))
+    assert not failed, result
+    assert [(line["connection_name"], line["action"]) for line in result["results"]] == [
+        ("pbx-a", "unchanged"), ("pbx-b", "deleted")]
+    assert names(api) == ["pbx-a", "pbx-c"]
+
+
+def test_purge_scope_options_are_checked_before_any_request(run, api, transport):
+    result, failed = run(fleet(*ITEMS, purge=True, purge_departed=True))
+    assert failed and transport.calls == []
+    assert result["msg"] == ("purge_departed needs purge: true and purge_scope: owners; purge_departed needs "
+                             "known_owners, every owner that still exists (the other owners' connections are deleted)")
+
+
 def test_purge_without_purge_tag_fails_before_any_request(run, api, transport):
     result, failed = run(dict(connections=[ITEMS[0]], purge=True))
     assert failed and result["msg"] == \
@@ -167,25 +191,36 @@ def test_duplicates_in_the_account_fail_only_that_item(run, api, transport):
     assert names(api) == ["pbx-a", "pbx-b", "pbx-b", "pbx-c"]
 
 
+def test_each_item_is_checked_once_per_run(run, api, validations):
+    """Each present item's own rules before any request, those of an update in the planner: never twice."""
+    result, failed = run(fleet(*ITEMS[:2], dict(connection_name="pbx-old", state="absent")))
+    assert not failed and result["counts"]["created"] == 2
+    assert validations == dict(validate=["pbx-a", "pbx-b"], validate_update=[])
+    result, failed = run(fleet(*ITEMS))
+    assert not failed and (result["counts"]["created"], result["counts"]["unchanged"]) == (1, 2)
+    assert validations == dict(validate=["pbx-a", "pbx-b", "pbx-a", "pbx-b", "pbx-c"],
+                               validate_update=["pbx-a", "pbx-b"])
+
+
 # -- secrets ----------------------------------------------------------------------------------------
 SECRETS = PASSWORDS + (TOP_PASSWORD,)
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
-def test_passwords_of_items_never_appear_in_the_output(run_module_output, api, no_secret, api_key, check_mode):
+def test_passwords_of_items_never_appear_in_the_output(run_module_output, api, api_key, check_mode):
     result, failed = run_module_output(MODULE, fleet(*ITEMS), check_mode=check_mode, diff=True)
     assert not failed, result
     assert result["invocation"]["module_args"]["connections"][1]["connection_name"] == "pbx-b"
     assert result["results"][0]["connection_name"] == "pbx-a"
-    no_secret(result, api_key, *SECRETS)
+    assert_no_secret(result, api_key, *SECRETS)
 
 
-def test_passwords_of_items_never_appear_in_a_failure(run_module_output, api, transport, no_secret, api_key):
+def test_passwords_of_items_never_appear_in_a_failure(run_module_output, api, transport, api_key):
     transport.handler = refuse(api, "pbx-b")
     result, failed = run_module_output(MODULE, fleet(*ITEMS), diff=True)
     assert failed and result["msg"] == "1 of 3 connections failed: pbx-b" and "invocation" in result
     assert result["by_name"]["pbx-b"]["action"] == "failed" and result["counts"]["failed"] == 1
-    no_secret(result, api_key, *SECRETS)
+    assert_no_secret(result, api_key, *SECRETS)
 
 
 def test_the_list_of_failed_items_reaches_the_controller(run_module_output, api, transport):
@@ -194,13 +229,13 @@ def test_the_list_of_failed_items_reaches_the_controller(run_module_output, api,
     assert failed and [line["connection_name"] for line in result["failed_items"]] == ["pbx-b"]
 
 
-def test_passwords_of_a_bad_item_never_appear(run_module_output, api, transport, no_secret, api_key):
+def test_passwords_of_a_bad_item_never_appear(run_module_output, api, transport, api_key):
     items = [trunk("pbx-a", PASSWORDS[0], bogus="x"), dict(trunk("pbx-b", PASSWORDS[1]), password="short")]
     result, failed = run_module_output(MODULE, fleet(*items))
     assert failed and "connections[0] (pbx-a): unsupported option bogus" in result["msg"]
     assert "connections[1] (pbx-b): password must be at least 8 characters long, got 5" in result["msg"]
     assert transport.calls == []
-    no_secret(result, api_key, PASSWORDS[0], PASSWORDS[1], "short")
+    assert_no_secret(result, api_key, PASSWORDS[0], PASSWORDS[1], "short")
 
 
 def test_reveal_secrets_shows_the_generated_password(run, api):
@@ -214,9 +249,9 @@ def test_reveal_secrets_shows_the_generated_password(run, api):
 WAIT = dict(wait_for_registration=True, registration_timeout=60, registration_poll_interval=10)
 
 
-def test_wait_for_registration_succeeds_when_all_register(run, registrar, reg_status, registration_clock):
-    registrar.set("pbx-a", reg_status("unknown"), reg_status("registered"))
-    registrar.set("pbx-b", reg_status("registered"))
+def test_wait_for_registration_succeeds_when_all_register(run, registrar, registration_clock):
+    registrar.set("pbx-a", sip_status("unknown"), sip_status("registered"))
+    registrar.set("pbx-b", sip_status("registered"))
     result, failed = run(fleet(*ITEMS[:2], **WAIT))
     assert not failed, result
     assert [line["registration_status"] for line in result["results"]] == ["Registered", "Registered"]
@@ -226,9 +261,9 @@ def test_wait_for_registration_succeeds_when_all_register(run, registrar, reg_st
     assert sorted(registrar.reads) == sorted([a_id, a_id, b_id])
 
 
-def test_wait_for_registration_names_the_cause_of_a_failure(run, registrar, reg_status, registration_clock):
-    registrar.set("pbx-a", reg_status("registered"))
-    registrar.set("pbx-b", reg_status("failed", response="403 Forbidden"))
+def test_wait_for_registration_names_the_cause_of_a_failure(run, registrar, registration_clock):
+    registrar.set("pbx-a", sip_status("registered"))
+    registrar.set("pbx-b", sip_status("failed", response="403 Forbidden"))
     result, failed = run(fleet(*ITEMS[:2], **WAIT))
     assert failed
     message = "pbx-b failed to register (status failed, PBX's last answer: 403 Forbidden): " + registration.HINTS[403]
@@ -241,9 +276,8 @@ def test_wait_for_registration_names_the_cause_of_a_failure(run, registrar, reg_
     assert result["failed_items"] == [] and result["counts"]["created"] == 2
 
 
-def test_a_status_read_refused_for_one_connection_keeps_every_result(run, registrar, reg_status,
-                                                                     registration_clock):
-    registrar.set("pbx-a", reg_status("registered"))
+def test_a_status_read_refused_for_one_connection_keeps_every_result(run, registrar, registration_clock):
+    registrar.set("pbx-a", sip_status("registered"))
     registrar.set("pbx-b", {"http_error": 403})
     result, failed = run(fleet(*ITEMS[:2], **WAIT))
     assert failed and result["counts"]["created"] == 2
@@ -254,14 +288,14 @@ def test_a_status_read_refused_for_one_connection_keeps_every_result(run, regist
                                     "/sip_registration_status")
 
 
-def test_wait_for_registration_times_out(run, registrar, reg_status, registration_clock):
-    registrar.set("pbx-a", reg_status("unknown"))
+def test_wait_for_registration_times_out(run, registrar, registration_clock):
+    registrar.set("pbx-a", sip_status("unknown"))
     result, failed = run(fleet(ITEMS[0], **WAIT))
     assert failed and "pbx-a did not register within 60 s" in result["msg"]
     assert sum(registration_clock.sleeps) == 60
 
 
-def test_wait_for_registration_is_skipped_in_check_mode(run, registrar, reg_status, registration_clock, transport):
+def test_wait_for_registration_is_skipped_in_check_mode(run, registrar, registration_clock, transport):
     result, failed = run(fleet(*ITEMS, **WAIT), check_mode=True)
     assert not failed and registrar.reads == [] and transport.methods == [("GET", "/uac_connections")]
 
@@ -277,10 +311,10 @@ def test_result_is_json(run, api):
     assert json.loads(json.dumps(result)) == result
 
 
-def test_a_numeric_password_never_appears(run_module_output, api, no_secret):
+def test_a_numeric_password_never_appears(run_module_output, api):
     """YAML reads an all-digit PBX password (a PIN) as an int; Ansible turns it into the string sent."""
     result, failed = run_module_output(MODULE, fleet(trunk("pbx-a", 73914682)))
     assert not failed, result
     (conn,) = api.store.values()
     assert conn["external_uac_settings"]["password"] == "73914682"
-    no_secret(result, "73914682")
+    assert_no_secret(result, "73914682")

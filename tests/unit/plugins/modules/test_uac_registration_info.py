@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+from tests.unit.plugins.fakes import sip_status
+
 from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 from ansible_collections.telnyx.sip.plugins.modules import uac_registration_info
 
@@ -15,11 +17,11 @@ def lines(api, *names):
             for name in names]
 
 
-def test_one_read_of_each_connection_counted_and_named(run, api, registrar, reg_status):
+def test_one_read_of_each_connection_counted_and_named(run, api, registrar):
     connections = lines(api, "pbx-a", "pbx-b", "pbx-c")
-    registrar.set("pbx-a", reg_status("registered"))
-    registrar.set("pbx-b", reg_status("failed", response="401 Unauthorized"))
-    registrar.set("pbx-c", reg_status("trying"))
+    registrar.set("pbx-a", sip_status("registered"))
+    registrar.set("pbx-b", sip_status("failed", response="401 Unauthorized"))
+    registrar.set("pbx-c", sip_status("trying"))
     result, failed = run(dict(connections=connections, wait_started=time.time(), registration_timeout=600))
     assert not failed and result["changed"] is False
     assert sorted(registrar.reads) == sorted(line["id"] for line in connections)
@@ -36,20 +38,20 @@ def test_one_read_of_each_connection_counted_and_named(run, api, registrar, reg_
     assert result["not_registered"] == []
 
 
-def test_done_when_nothing_is_pending(run, api, registrar, reg_status):
+def test_done_when_nothing_is_pending(run, api, registrar):
     connections = lines(api, "pbx-a", "pbx-b")
-    registrar.set("pbx-a", reg_status("registered"))
-    registrar.set("pbx-b", reg_status("failed", response="403 Forbidden"))
+    registrar.set("pbx-a", sip_status("registered"))
+    registrar.set("pbx-b", sip_status("failed", response="403 Forbidden"))
     result, failed = run(dict(connections=connections, wait_started=time.time(), registration_timeout=600))
     assert not failed and result["done"] is True
     assert result["msg"] == "1 of 2 registered, 1 did not register"
     assert [line["connection_name"] for line in result["not_registered"]] == ["pbx-b"]
 
 
-def test_at_the_end_of_the_wait_the_pending_ones_did_not_register(run, api, registrar, reg_status):
+def test_at_the_end_of_the_wait_the_pending_ones_did_not_register(run, api, registrar):
     connections = lines(api, "pbx-a", "pbx-b")
-    registrar.set("pbx-a", reg_status("registered"))
-    registrar.set("pbx-b", reg_status("standby"))
+    registrar.set("pbx-a", sip_status("registered"))
+    registrar.set("pbx-b", sip_status("standby"))
     result, failed = run(dict(connections=connections, wait_started=time.time() - 61, registration_timeout=60))
     assert not failed and result["done"] is True and result["seconds_left"] == 0
     assert result["not_registered"] == [dict(
@@ -58,9 +60,9 @@ def test_at_the_end_of_the_wait_the_pending_ones_did_not_register(run, api, regi
               + registration.NO_ANSWER_HINT)]
 
 
-def test_without_a_wait_it_is_one_read_and_names_default_to_ids(run, api, registrar, reg_status):
+def test_without_a_wait_it_is_one_read_and_names_default_to_ids(run, api, registrar):
     conn = api.add(connection_name="pbx-a")
-    registrar.set(conn["id"], reg_status("registered"))
+    registrar.set(conn["id"], sip_status("registered"))
     result, failed = run(dict(connections=[dict(id=conn["id"])]))
     assert not failed and result["done"] is True and result["seconds_left"] is None
     assert result["registrations"][0]["connection_name"] == conn["id"]
