@@ -64,7 +64,7 @@ help:
 	@echo '  changelog    antsibull-changelog lint, and CHANGELOG.md with unreleased fragments into $(CHANGELOG_DEST)'
 	@echo '  reliability-report  run tests/integration/reliability, then render docs/reliability.md from its records'
 	@echo '  test         all of the above; fails if any step fails'
-	@echo '  bench        fleet rollout benchmark against the emulator; writes benchmarks/RESULTS.md'
+	@echo '  bench        fleet rollout benchmark against the emulator; writes benchmarks/RESULTS.md (BENCH_ARGS=--full: full size)'
 	@echo '  demo         start the emulator, run examples/ against it, print the rollout report, stop it'
 	@echo '  clean        remove test output and caches; distclean also removes $(VENV) and $(TOOLS)'
 
@@ -286,7 +286,8 @@ demo: venv
 	$(VPY) tests/tools/demo.py
 
 ## ---------------------------------------------------------------- bench
-# figures, not a timed test: writes benchmarks/RESULTS.md (several minutes)
+# figures, not a timed test: writes benchmarks/RESULTS.md (a few minutes; BENCH_ARGS=--full: the full size,
+# 10,000 trunks on 5,000 PBX hosts and the loop/uri alternatives, about 20 minutes)
 bench: venv
 	$(VPY) benchmarks/run.py $(BENCH_ARGS)
 
