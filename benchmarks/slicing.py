@@ -35,8 +35,11 @@ def _methods(log):
     return dict(methods)
 
 
-def measure_slicing(base, hosts, make_emulator, env, key, rate, children_cpu):
+def measure_slicing(base, hosts, make_emulator, env, key, rate, children_cpu, localhost=True):
     """(rows, checks) of a sliced first rollout of ``hosts`` PBX hosts and of its no-change re-run.
+
+    ``localhost``: each job runs the role in the localhost mode, the way docs/large-fleets.md recommends for
+    large fleets (False: in a play on the PBX hosts).
 
     ``env`` is the jobs' environment (its TELNYX_BASE_URL is replaced by the emulator's); a row is
     {label, wall, cpu, methods, trunks}, a check (name, met, detail).
@@ -45,10 +48,11 @@ def measure_slicing(base, hosts, make_emulator, env, key, rate, children_cpu):
     rows = []
     try:
         job_env = dict(env, TELNYX_BASE_URL=emulator.url + "/v2")
-        rollout = SlicedRollout(base, lambda index: job_env, SLICES, hosts // SLICES, TRUNKS_PER_HOST)
+        rollout = SlicedRollout(base, lambda index: job_env, SLICES, hosts // SLICES, TRUNKS_PER_HOST,
+                                localhost=localhost)
         trunks = len(rollout.names())
-        label = "slicing: %d jobs at once x %d hosts (1 under ansible-runner), %d trunks" % (
-            SLICES, hosts // SLICES, trunks)
+        label = "slicing (%s mode): %d jobs at once x %d hosts (1 under ansible-runner), %d trunks" % (
+            "localhost" if localhost else "per-host", SLICES, hosts // SLICES, trunks)
         figures = {}
         for phase, what in (("rollout", "first rollout"), ("rerun", "no-change re-run")):
             seen = len(emulator.requests())

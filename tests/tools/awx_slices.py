@@ -18,6 +18,9 @@ import yaml
 
 APP = "assistant-3fa85f64-5717-4562-b3fc-2c963f66afa6"
 PLAYBOOK = [{"name": "sip attach", "hosts": "pbx", "gather_facts": False, "roles": [{"role": "telnyx.sip.sip_attach"}]}]
+# the localhost mode (docs/large-fleets.md): each slice's job converges the PBX hosts of its own inventory
+LOCALHOST_PLAYBOOK = [{"name": "sip attach", "hosts": "localhost", "gather_facts": False, "roles": [
+    {"role": "telnyx.sip.sip_attach", "vars": {"sip_attach_hosts": "{{ groups['pbx'] }}"}}]}]
 # the variables of the job's environment that the runner's job reads from env/envvars instead
 RUNNER_ENV = ("TELNYX_API_KEY", "TELNYX_BASE_URL", "ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH")
 
@@ -36,11 +39,12 @@ def awx_vars(index, **more):
 class SlicedRollout:
     """The slices' inventories in ``root`` and the jobs that run the sip_attach role on them, all at once.
 
-    ``env(index)`` is the environment of the ``ansible-playbook`` job of slice ``index`` (with TELNYX_API_KEY,
+    ``localhost``: each job runs the role in the localhost mode (a play on localhost, ``sip_attach_hosts`` its
+    inventory's PBX hosts) instead of in a play on the PBX hosts. ``env(index)`` is the environment of the ``ansible-playbook`` job of slice ``index`` (with TELNYX_API_KEY,
     TELNYX_BASE_URL and ANSIBLE_COLLECTIONS_PATH); the runner's job gets those from its ``env/envvars``.
     """
 
-    def __init__(self, root, env, slices=4, hosts_per_slice=50, trunks_per_host=2, runner=True):
+    def __init__(self, root, env, slices=4, hosts_per_slice=50, trunks_per_host=2, runner=True, localhost=False):
         self.root = Path(root)
         self.env = env
         self.slices = slices
@@ -49,7 +53,7 @@ class SlicedRollout:
                            for s in range(slices) for n in range(hosts_per_slice))
         self.root.mkdir(parents=True, exist_ok=True)
         self.playbook = self.root / "rollout.yml"
-        self.playbook.write_text(yaml.safe_dump(PLAYBOOK, sort_keys=False))
+        self.playbook.write_text(yaml.safe_dump(LOCALHOST_PLAYBOOK if localhost else PLAYBOOK, sort_keys=False))
         self.runner_dir = self.root / "runner"
         if runner:
             (self.runner_dir / "project").mkdir(parents=True, exist_ok=True)
