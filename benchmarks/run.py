@@ -467,8 +467,9 @@ def write_results(rows, checks, args, notes=(), sizes_table=()):
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
-        lines.append("| %s | %.1f | %.1f | %.0f | %s |"
-                     % (row["label"], row["wall"], row["cpu"], row["memory"], fmt_methods(row["methods"])))
+        memory = "%.0f" % row["memory"] if row.get("memory") is not None else "not sampled"
+        lines.append("| %s | %.1f | %.1f | %s | %s |"
+                     % (row["label"], row["wall"], row["cpu"], memory, fmt_methods(row["methods"])))
     if sizes_table:
         lines += ["", "## Large fleets: the localhost mode (`sip_attach_hosts`) by size", "",
                   "2 trunks a PBX host. A host's share = (wall - floor) / PBX hosts, the floor being one task in the "
