@@ -362,6 +362,16 @@ def test_role_variables_are_the_options_of_the_role_and_its_outputs():
     assert f.ROLE_VARIABLES == set(options) | set(defaults) | {"sip_attach_result"}
 
 
+def test_the_role_argument_spec_holds_no_template():
+    """ansible-core templates the argument spec when it validates the role's variables: a description with a
+    template in double braces is evaluated on every host (one naming groups['pbx'] failed every inventory without
+    that group)."""
+    with open(os.path.join(REPO_ROOT, "roles", "sip_attach", "meta", "argument_specs.yml")) as handle:
+        text = handle.read()
+    templated = [number for number, line in enumerate(text.splitlines(), 1) if "{{" in line or "{%" in line]
+    assert templated == [], "lines of argument_specs.yml with a template: %s" % templated
+
+
 def test_report_after_a_refused_run_lists_every_trunk_as_not_sent_with_its_error():
     hostvars = {"pbx-f1": {"sip_attach_trunks": [good_trunk("reception", "101"), good_trunk("ok", "1002")]}}
     data = play_input(hostvars)
