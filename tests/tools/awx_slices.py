@@ -40,7 +40,9 @@ class SlicedRollout:
     """The slices' inventories in ``root`` and the jobs that run the sip_attach role on them, all at once.
 
     ``localhost``: each job runs the role in the localhost mode (a play on localhost, ``sip_attach_hosts`` its
-    inventory's PBX hosts) instead of in a play on the PBX hosts. ``env(index)`` is the environment of the ``ansible-playbook`` job of slice ``index`` (with TELNYX_API_KEY,
+    inventory's PBX hosts) instead of in a play on the PBX hosts.
+
+    ``env(index)`` is the environment of the ``ansible-playbook`` job of slice ``index`` (with TELNYX_API_KEY,
     TELNYX_BASE_URL and ANSIBLE_COLLECTIONS_PATH); the runner's job gets those from its ``env/envvars``.
     """
 
