@@ -119,11 +119,16 @@ def check_registration_options(params):
     return problems
 
 
+def concurrency_problems(concurrency):
+    """The concurrency option's bound, for every module that has it."""
+    if not 1 <= concurrency <= 64:
+        return ["concurrency must be between 1 and 64, got %s" % concurrency]
+    return []
+
+
 def check_poll_options(params):
     """Problems with the options of uac_registration_info (empty when fine)."""
-    problems = check_registration_options(params)
-    if not 1 <= params["concurrency"] <= 64:
-        problems.append("concurrency must be between 1 and 64, got %s" % params["concurrency"])
+    problems = check_registration_options(params) + concurrency_problems(params["concurrency"])
     for index, conn in enumerate(params["connections"]):
         if not isinstance(conn, dict) or conn.get("id") in (None, ""):
             problems.append("connections[%d] needs the id of a connection (for example a line of the results of "
@@ -390,8 +395,7 @@ def validate_items(items, purge, purge_tag, concurrency, options=None):
         problems.append("purge with no connection in state present would delete every connection tagged %r in the "
                         "account: list the connections to keep, or set purge_force_all: true to delete them all"
                         % (purge_tag,))
-    if concurrency < 1 or concurrency > 64:
-        problems.append("concurrency must be between 1 and 64, got %s" % concurrency)
+    problems.extend(concurrency_problems(concurrency))
     validator = item_validator()
     typed = []
     seen = {}
