@@ -14,6 +14,8 @@ PYTEST_ARGS    ?=
 # the integration tests mostly wait on ansible-playbook and the emulator: two pytest-xdist
 # workers, each test file on one of them; the 30 slowest tests are listed (the suite has a 10-minute budget)
 INTEGRATION_ARGS ?= -n 2 --dist loadfile --durations=30
+# the unit tests wait on sockets (the emulator's SIP tests close theirs): two workers halve the wall time
+UNIT_ARGS      ?= -n 2
 SANITY_ARGS    ?=
 PRISM_VERSION  ?= 5
 NPM            ?= npm
@@ -161,7 +163,7 @@ galaxy-importer: venv $(IMPORTER_STAMP)
 
 ## ---------------------------------------------------------------- pytest
 units: venv
-	$(call run_pytest,tests/unit)
+	$(call run_pytest,tests/unit,$(UNIT_ARGS))
 
 # The reliability scenarios of every worker record under one session id; once they have all run,
 # docs/reliability.md must show exactly what they recorded (the page never lies).
@@ -214,8 +216,8 @@ matrix-%: matrix-venv-%
 	rc=0; \
 	echo "+ [ansible-core $*] (cd $$dir && ansible-test sanity --local --python $(SANITY_PYTHON))"; \
 	(cd "$$dir" && PIP_QUIET=1 ansible-test sanity --local --python $(SANITY_PYTHON) --color no $(SANITY_ARGS)) || rc=1; \
-	echo "+ [ansible-core $*] $$venv/bin/python -m pytest tests/unit $(PYTEST_ARGS)"; \
-	urc=0; $$venv/bin/python -m pytest -q tests/unit $(PYTEST_ARGS) || urc=$$?; \
+	echo "+ [ansible-core $*] $$venv/bin/python -m pytest tests/unit $(UNIT_ARGS) $(PYTEST_ARGS)"; \
+	urc=0; $$venv/bin/python -m pytest -q tests/unit $(UNIT_ARGS) $(PYTEST_ARGS) || urc=$$?; \
 	if [ $$urc -ne 0 ] && [ $$urc -ne 5 ]; then rc=1; fi; \
 	if [ $$rc -ne 0 ]; then echo "FAILED: ansible-core $*"; fi; exit $$rc
 
