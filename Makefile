@@ -11,9 +11,10 @@ ANSIBLE_CORE   ?= ansible-core==2.19.*
 SANITY_PYTHON  ?= 3.11
 # extra options, e.g. make units PYTEST_ARGS='-n 2 -k client'
 PYTEST_ARGS    ?=
-# the integration tests mostly wait on ansible-playbook and the emulator: two pytest-xdist
-# workers, each test file on one of them; the 30 slowest tests are listed (the suite has a 10-minute budget)
-INTEGRATION_ARGS ?= -n 2 --dist loadfile --durations=30
+# the integration tests are bound by the CPU (960 s of it, one test at a time), but some wait on the emulator
+# (rate limits, timeouts, registrations): three pytest-xdist workers on 2 cores fill those waits (584 s with
+# two, 497 s with three); each test file on one worker; the 30 slowest tests are listed (a 10-minute budget)
+INTEGRATION_ARGS ?= -n 3 --dist loadfile --durations=30
 # the unit tests wait on sockets (the emulator's SIP tests close theirs): two workers halve the wall time
 UNIT_ARGS      ?= -n 2
 SANITY_ARGS    ?=
