@@ -326,10 +326,6 @@ class RateGate:
             with self._lock:
                 self.waited += delay
 
-    def wait(self):
-        """Like ``admit``, for a caller that needs only the seconds paused."""
-        return self.admit().paused
-
 
 # The longest pause a server's hint may impose on one retry.
 HINT_CAP = BACKOFF_CAP * 4
@@ -418,7 +414,7 @@ class TelnyxClient:
         return {"Accept": "application/json", "User-Agent": self.user_agent}
 
     # -- one HTTP exchange -------------------------------------------------
-    def _send_once(self, method, path, params=None, body=None, ticket=None):
+    def _send_once(self, method, path, ticket, params=None, body=None):
         """Send one request (its turn at the gate: ``ticket``). Returns (status, headers, parsed body, text)."""
         with self._count_lock:
             self.request_count += 1
@@ -466,8 +462,7 @@ class TelnyxClient:
                 data = response.json()
             except ValueError:
                 data = None
-        if ticket is not None:
-            self._note_rate_limit(response.status_code, response.headers, ticket)
+        self._note_rate_limit(response.status_code, response.headers, ticket)
         return response.status_code, response.headers, data, text
 
     def _note_rate_limit(self, status, headers, ticket):
@@ -519,7 +514,7 @@ class TelnyxClient:
             ticket = self.gate.admit()
             waited += ticket.paused
             try:
-                status, headers, data, text = self._send_once(method, path, params=params, body=body, ticket=ticket)
+                status, headers, data, text = self._send_once(method, path, ticket, params=params, body=body)
             except TelnyxError as exc:
                 if not exc.retryable:
                     raise

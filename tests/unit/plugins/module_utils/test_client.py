@@ -314,14 +314,14 @@ def test_no_retry_budget_no_suffix(make_client, transport):
 # -- rate gate -----------------------------------------------------------------
 def test_rate_gate_holds_to_the_latest_resume_time(clock):
     gate = RateGate(clock=clock.now, sleep=clock.sleep)
-    gate.wait()
+    gate.admit()
     assert clock.sleeps == []
     gate.hold_until(5)
     gate.hold_until(2)  # a shorter hold does not shorten the pause
     gate.hold_until(-3)
-    gate.wait()
+    gate.admit()
     assert clock.sleeps == [5] and gate.waited == 5
-    gate.wait()
+    gate.admit()
     assert clock.sleeps == [5]
 
 
