@@ -17,7 +17,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import os
 import tempfile
 
@@ -42,10 +41,6 @@ def _target(root, relative):
     if not _inside(os.path.realpath(root), os.path.realpath(target)):
         raise ValidationError("files: %s leads out of the folder %s (through a symbolic link)" % (relative, root))
     return target
-
-
-def _digest(data):
-    return hashlib.sha1(data).hexdigest()
 
 
 def plan(root, files, overwrite=False):
@@ -75,7 +70,7 @@ def plan(root, files, overwrite=False):
             status = "new"
         else:
             with open(target, "rb") as handle:
-                same = _digest(handle.read()) == _digest(data)
+                same = handle.read() == data
             status = "unchanged" if same else "replaced" if overwrite else "refused"
         entries.append(dict(path=relative, status=status, target=target, data=data))
         folder = os.path.dirname(target)
