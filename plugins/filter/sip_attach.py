@@ -674,7 +674,7 @@ def _play_level_problems(gathered, hostvars, play_host, play_trunks, play_defaul
     return problems
 
 
-def _purge_problems(gathered, purge, force_all, force_hosts_without_trunks, managed_tag):
+def _purge_problems(gathered, purge, force_hosts_without_trunks):
     """Why sip_attach_purge (the connections of the play's own hosts) may not run."""
     if not purge or not gathered.hosts_without_trunks or force_hosts_without_trunks:
         return []
@@ -797,8 +797,7 @@ def sip_attach_input(hostvars, hosts, failed_hosts=None, play_host=None, play_tr
     if failed:
         problems.append("These hosts failed before the rollout (see their errors above): %s." % _listed(failed))
     problems.extend(_play_level_problems(gathered, hostvars, play_host, play_trunks, play_defaults, play_pbx))
-    problems.extend(_purge_problems(gathered, purge or purge_departed, purge_force_all,
-                                    purge_force_hosts_without_trunks, managed_tag))
+    problems.extend(_purge_problems(gathered, purge or purge_departed, purge_force_hosts_without_trunks))
     if purge_departed:
         problems.extend(_departed_problems(hostvars, gathered, inventory_hosts, limit, workflow, purge_force_all,
                                            managed_tag))

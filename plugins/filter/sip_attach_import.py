@@ -63,7 +63,11 @@ SETTINGS_FIELDS = dict((name, field) for name, field in uac.FIELDS.items() if na
 
 
 def _pure(value):
-    """Plain dicts, lists and scalars (what the YAML writer and the comparisons take)."""
+    """Plain dicts, lists and builtin scalars (what the YAML writer and the comparisons take).
+
+    Unlike ``sip_attach._plain``, which keeps Ansible's string types (and their trust) for later templating,
+    this makes every string, key and number a builtin: ``yaml.safe_dump`` refuses Ansible's own types.
+    """
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, string_types):
