@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 from tests.collection_path import collections_root  # noqa: E402
 from benchmarks import fleet  # noqa: E402
 from benchmarks.pbx import measure_pbx_half  # noqa: E402
-from benchmarks.slicing import measure_slicing  # noqa: E402
+from benchmarks.slicing import measure_slicing, methods_by_status  # noqa: E402
 
 KEY = "bench-key"
 LATENCY_MS = 50
@@ -299,10 +299,7 @@ def run_play(playbook: Path, inventory: Path, env: dict, emulator: Emulator, che
             fields = line.split()
             if len(fields) > 3 and fields[1] == ":" and fields[3].startswith("changed="):
                 recap[fields[0]] = int(fields[3].split("=", 1)[1])
-    log = emulator.requests()[before_log:]
-    methods = collections.Counter(r["method"] for r in log)
-    methods.update("%s %s" % (r["method"], r["status"]) for r in log)
-    return wall, cpu, dict(methods), peak
+    return wall, cpu, methods_by_status(emulator.requests()[before_log:]), peak
 
 
 def fmt_methods(methods):

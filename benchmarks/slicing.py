@@ -28,7 +28,8 @@ def _connections(emulator, key):
         page += 1
 
 
-def _methods(log):
+def methods_by_status(log):
+    """Requests of an emulator log by method, and by method and status: ``{"POST": 3, "POST 201": 3}``."""
     """Requests by method, and by method and status, as run.py counts them."""
     methods = collections.Counter(entry["method"] for entry in log)
     methods.update("%s %s" % (entry["method"], entry["status"]) for entry in log)
@@ -63,7 +64,7 @@ def measure_slicing(base, hosts, make_emulator, env, key, rate, children_cpu, lo
             failed = [index for index, rc, _output in outcomes if rc != 0]
             figures[phase] = dict(account_figures(log, rollout.names(), _connections(emulator, key)), wall=wall,
                                   failed=failed)
-            rows.append(dict(label="%s: %s" % (label, what), wall=wall, cpu=cpu, methods=_methods(log),
+            rows.append(dict(label="%s: %s" % (label, what), wall=wall, cpu=cpu, methods=methods_by_status(log),
                              trunks=trunks))
             print("%-58s wall %7.1f s  cpu %7.1f s  429: %d of %d requests, failed slices: %s" % (
                 rows[-1]["label"], wall, cpu, figures[phase]["limited"], figures[phase]["requests"], failed or "none"),
