@@ -76,6 +76,8 @@ ROLE_VARIABLES = frozenset((
     "sip_attach_trunks", "sip_attach_defaults", "sip_attach_pbx", "sip_attach_password_dir",
     "sip_attach_rotate_passwords", "sip_attach_verify_calls", "sip_attach_asterisk_config_dir",
     "sip_attach_asterisk_cli", "sip_attach_asterisk_context", "sip_attach_asterisk_inbound_context",
+    "sip_attach_asterisk_flavor", "sip_attach_asterisk_endpoint_options", "sip_attach_asterisk_qualify_frequency",
+    "sip_attach_registration_acl",
     "sip_attach_kamailio_kamctl", "sip_attach_kamailio_kamcmd", "sip_attach_pbx_state_dir", "sip_attach_api_key",
     "sip_attach_api_url", "sip_attach_allow_insecure_http", "sip_attach_managed_tag", "sip_attach_purge",
     "sip_attach_purge_departed", "sip_attach_purge_force_hosts_without_trunks", "sip_attach_purge_force_all",
@@ -225,6 +227,18 @@ def sip_domain(proxy):
     if value.startswith("["):
         return value.split("]", 1)[0] + "]"
     return value.split(":", 1)[0]
+
+
+def sip_port(proxy, transport=None):
+    """The port of a proxy, else SIP's default for the transport (5061 for TLS, 5060 otherwise)."""
+    default = 5061 if (transport or "").upper() == "TLS" else 5060
+    if not isinstance(proxy, string_types):
+        return default
+    value = re.sub(r"^sips?:", "", proxy, flags=re.IGNORECASE).split(";", 1)[0]
+    if value.startswith("["):
+        value = value.split("]", 1)[1]
+    port = value.rpartition(":")[2] if ":" in value else ""
+    return int(port) if port.isdigit() else default
 
 
 class _Problems(Exception):
@@ -380,6 +394,10 @@ class Trunk:
         """What the PBX adapter needs to hold this trunk's account (its password included)."""
         account = dict(name=self.name, connection_name=self.connection_name, state=self.state)
         if item.get("state") != "present":
+            # the user it had, when the inventory still says: its PBX account goes once Telnyx deleted the connection
+            gone = _text(self.value("username")) or _text(self.trunk.get("extension"))
+            if gone:
+                account["username"] = gone
             return account
         external = item["external_uac_settings"]
         username = external["username"]
@@ -387,6 +405,8 @@ class Trunk:
             username=username, auth_username=external.get("auth_username") or username,
             password=external.get("password"), domain=sip_domain(external["proxy"]),
             extension=_text(self.trunk.get("extension")) or username, transport=external.get("transport") or "UDP",
+            port=sip_port(external["proxy"], external.get("transport")),
+            media_encryption="sdes" if item.get("encrypted_media") == "SRTP" else None,
             dtmf=item.get("dtmf_type"), codecs=_pbx_codecs((item.get("inbound") or {}).get("codecs")))
         return account
 
@@ -862,8 +882,9 @@ def sip_attach_after_pbx(data, hostvars, alive=None, wait_for_registration=False
     """What to send to Telnyx once the PBX side has run on every managed PBX host.
 
     The trunks of a host whose PBX side failed (``_sip_attach_pbx_failed``)
-    are left out, and purge is held back for the run (their connections must
-    survive it). A trunk whose password changed on its PBX gets its password
+    are left out, and so is the host from the owners whose connections purge
+    may delete (its connections must survive it; the other hosts' purge goes
+    on). A trunk whose password changed on its PBX gets its password
     sent to Telnyx whatever update_password says, and the trunks of managed
     PBXs are waited for (registration) when asked. A managed PBX host that is
     no longer in ``alive`` (the play's hosts) counts as failed.
@@ -893,7 +914,10 @@ def sip_attach_after_pbx(data, hostvars, alive=None, wait_for_registration=False
             if wait_for_registration and item.get("state") == "present":
                 item["wait_for_registration"] = True
         connections.append(item)
-    return dict(connections=connections, pbx_failed=failed, purge_held=bool(failed))
+    # a failed PBX host holds back the purge of its own connections only: the other hosts' purge goes on
+    owners = [owner for owner in data.get("purge_owners") or [] if owner not in failed]
+    return dict(connections=connections, pbx_failed=failed, purge_owners=owners,
+                purge_held=bool(failed) and not owners)
 
 
 def sip_attach_pbx_checks(hostvars, hosts):

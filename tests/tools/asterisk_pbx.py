@@ -101,6 +101,11 @@ writeprotect = yes
 [default]
 exten => _X.,1,Hangup()
 
+; the context of the phones (the sip_attach role routes its trunks' extensions from here)
+[from-internal]
+exten => 100,1,Answer()
+ same => n,Hangup()
+
 #tryinclude extensions.d/*.conf
 """
 

@@ -32,10 +32,11 @@ def test_accounts_of_a_managed_pbx_carry_what_the_adapter_needs():
     assert data["problems"] == [] and data["pbx_hosts"] == ["a"]
     assert data["pbx"] == {"a": {"kind": "asterisk", "trunks": [
         dict(name="main", connection_name="a-main", state="present", username="1001", auth_username="1001",
-             password="pw-main", domain="pbx.example.net", extension="1001", transport="UDP", dtmf="SIP INFO",
-             codecs=["g722", "ulaw"]),
+             password="pw-main", domain="pbx.example.net", extension="1001", transport="UDP", port=5060,
+             media_encryption=None, dtmf="SIP INFO", codecs=["g722", "ulaw"]),
         dict(name="aux", connection_name="a-aux", state="present", username="ext101", auth_username="auth101",
-             password="pw-aux", domain="pbx", extension="101", transport="UDP", dtmf=None, codecs=None),
+             password="pw-aux", domain="pbx", extension="101", transport="UDP", port=5070, media_encryption=None,
+             dtmf=None, codecs=None),
         dict(name="old", connection_name="a-old", state="absent"),
     ]}}
     assert [row["pbx"] for row in data["rows"]] == ["asterisk", "asterisk", "asterisk", None]
@@ -102,7 +103,12 @@ def test_after_the_pbx_side_failed_hosts_are_left_out_and_changed_passwords_are_
     hostvars = {"a": {"_sip_attach_pbx_outcome": {"password_changed": ["main"]}},
                 "b": {"_sip_attach_pbx_failed": "unreachable: ssh refused"}, "c": {}}
     after = f.sip_attach_after_pbx(data, hostvars, ["a", "b", "c"], wait_for_registration=True)
-    assert after["pbx_failed"] == {"b": "unreachable: ssh refused"} and after["purge_held"] is True
+    assert after["pbx_failed"] == {"b": "unreachable: ssh refused"}
+    # only the failed host's own connections are held back from purge
+    purged = f.sip_attach_after_pbx(dict(data, purge_owners=["a", "b", "c"]), hostvars, ["a", "b", "c"])
+    assert purged["purge_owners"] == ["a", "c"] and purged["purge_held"] is False
+    alone = f.sip_attach_after_pbx(dict(data, purge_owners=["b"]), hostvars, ["a", "b", "c"])
+    assert alone["purge_owners"] == [] and alone["purge_held"] is True
     items = dict((item["connection_name"], item) for item in after["connections"])
     assert sorted(items) == ["a-aux", "a-main", "c-y"]
     assert items["a-main"]["update_password"] == "always" and items["a-main"]["wait_for_registration"] is True
@@ -176,11 +182,20 @@ Objects found: 1
         p.sip_attach_asterisk_view(None, PRESENT)
 
 
-def test_asterisk_calls_from_the_database():
-    database = ("/sip_attach_test_call/1001                       : ANSWER|\n"
-                "/sip_attach_test_call/sales1                     : CHANUNAVAIL|SIP 480 Temporarily Unavailable\n"
+def test_asterisk_calls_count_only_what_the_roles_route_carried():
+    database = ("/sip_attach_test/call/1001                       : ANSWER|\n"
+                "/sip_attach_test/end/1001                        : ANSWER\n"
+                "/sip_attach_test/call/sales1                     : CHANUNAVAIL|SIP 480 Temporarily Unavailable\n"
                 "2 results found.")
     assert p.sip_attach_asterisk_calls(database, PRESENT) == {
         "main": "answered", "aux": "SIP 480 Temporarily Unavailable (CHANUNAVAIL)"}
     assert p.sip_attach_asterisk_calls("", PRESENT) == {
         "main": "no outcome: the test call did not end in time", "aux": "no outcome: the test call did not end in time"}
+    # answered, but by whatever the PBX's own dialplan sent it to (a catch-all to a carrier): never "answered"
+    elsewhere = "/sip_attach_test/end/1001 : ANSWER\n/sip_attach_test/end/sales1 : CHANUNAVAIL\n"
+    trunks = [dict(PRESENT[0], extension="1001"), dict(PRESENT[1], extension="2002")]
+    assert p.sip_attach_asterisk_calls(elsewhere, trunks, "from-phones") == {
+        "main": "not answered by Telnyx: the call to 1001 in context from-phones did not take the role's route (it "
+                "ended ANSWER elsewhere in the dialplan)",
+        "aux": "not answered by Telnyx: the call to 2002 in context from-phones did not take the role's route (it "
+               "ended CHANUNAVAIL elsewhere in the dialplan)"}
