@@ -501,7 +501,6 @@ class FilterModule(object):
             "sip_attach_asterisk_preflight": sip_attach_asterisk_preflight,
             "sip_attach_asterisk_loaded": sip_attach_asterisk_loaded,
             "sip_attach_asterisk_bindings": sip_attach_asterisk_bindings,
-            "sip_attach_asterisk_departed": sip_attach_asterisk_departed,
             "sip_attach_asterisk_value": config_value,
             "sip_attach_asterisk_probe_commands": probe_commands,
         }
