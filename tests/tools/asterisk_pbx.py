@@ -33,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if ROOT not in sys.path:  # run as a script
     sys.path.insert(0, ROOT)
 
-from tests.tools.asterisk_root import STAMP, is_ready, root_path  # noqa: E402
+from tests.tools.asterisk_root import HOST_STAMP, STAMP, is_ready, root_path  # noqa: E402
 from tests.tools.kamailio_pbx import Polling, free_port, run_until_signal, user_password  # noqa: E402
 
 INSTANCES = "/srv/pbx"  # in the root
@@ -382,7 +382,7 @@ class AsteriskPbx(AsteriskDaemon):
     def launch(self):
         """Write the instance's folder and start Asterisk in the background (`wait_ready` waits for it)."""
         if not is_ready(self.root):
-            raise AsteriskError(f"{self.root} is not a built Asterisk root (no {STAMP}): "
+            raise AsteriskError(f"{self.root} is not a complete Asterisk root (no {STAMP} or {HOST_STAMP}): "
                                 "run `make asterisk` (tests/tools/asterisk_root.py)")
         self._write_instance()
         return super().launch()

@@ -46,7 +46,7 @@ if ROOT not in sys.path:  # run as a script
 
 from tests.tools.asterisk_pbx import (CHROOT_PATH, LOGGER_CONF, PJSIP_TRANSPORTS, AsteriskDaemon, AsteriskError,  # noqa: E402
                                      modules_conf, root_ids)
-from tests.tools.asterisk_root import HOST_STAMP, is_ready, root_path  # noqa: E402
+from tests.tools.asterisk_root import HOST_STAMP, STAMP, is_ready, root_path  # noqa: E402
 from tests.tools.kamailio_pbx import Polling, free_port, run_until_signal  # noqa: E402
 
 BASE_ENV = "TELNYX_PBX_HOSTS_DIR"
@@ -394,7 +394,7 @@ class PbxHost(Polling):
 
     def inventory_line(self):
         """The host as a line of an INI inventory."""
-        return " ".join([self.name] + [f"{key}={shlex.quote(str(value)) if key != 'ansible_become' else 'true'}"
+        return " ".join([self.name] + [f"{key}={str(value).lower() if isinstance(value, bool) else shlex.quote(str(value))}"
                                        for key, value in self.inventory_vars().items()])
 
     def ansible_env(self):
@@ -451,13 +451,7 @@ class PbxHost(Polling):
     def stat(self, path):
         """(owner, group, mode) of the host's `path`, by the host's user and group names."""
         info = os.stat(self.path(path))
-        return self._user_name(info.st_uid), self._group_name(info.st_gid), info.st_mode & 0o7777
-
-    def _user_name(self, uid):
-        return self._name_of("passwd", uid)
-
-    def _group_name(self, gid):
-        return self._name_of("group", gid)
+        return self._name_of("passwd", info.st_uid), self._name_of("group", info.st_gid), info.st_mode & 0o7777
 
     def _name_of(self, table, number):
         with open(os.path.join(self.root_dir, "etc", table), encoding="utf-8") as handle:
@@ -497,7 +491,7 @@ class PbxHost(Polling):
             files[f"pjsip.{part}.conf"] = FREEPBX_HEADER + f"#include pjsip.{part}_custom.conf\n"
         for protocol, transport in self.transports.items():
             files["pjsip.transports.conf"] += (f"\n[{transport}]\ntype=transport\nprotocol={protocol}\n"
-                                               f"bind={self.address}:{SIP_PORT}\nallow_reload=no\n")
+                                               f"bind={self.address}:{SIP_PORT}\n")
         files["extensions.conf"] = FREEPBX_EXTENSIONS
         files["extensions_additional.conf"] = FREEPBX_EXTENSIONS_ADDITIONAL
         return files
@@ -521,7 +515,7 @@ class PbxHost(Polling):
     def prepare(self):
         """Claim the address, mount the root, write the host's users, keys and Asterisk configuration."""
         if not is_ready(self.lower):
-            raise PbxHostError(f"{self.lower} is not a complete Asterisk root (no {HOST_STAMP}): run `make asterisk` "
+            raise PbxHostError(f"{self.lower} is not a complete Asterisk root (no {STAMP} or {HOST_STAMP}): run `make asterisk` "
                                "(tests/tools/asterisk_root.py)")
         self.address, self._lock = claim_address(self.base)
         self.folder = os.path.join(self.base, self.address)

@@ -1,6 +1,7 @@
 """Fixtures for real Asterisk 22 PBXs on 127.0.0.1 (tests/tools/asterisk_pbx.py), from the cached sid root.
 
-- ``asterisk_root`` (session): the path of the Debian sid root with Asterisk 22, built on first use
+- ``asterisk_root`` (session): the path of the Debian sid root with Asterisk 22 (and openssh-server, sudo and
+  python3 for ``asterisk_hosts``), built on first use
   (tests/tools/asterisk_root.py, `make asterisk`; about 30-70 s and 450-600 MB, in
   ~/.cache/telnyx.sip/asterisk-sid or $TELNYX_ASTERISK_ROOT). Not root, or the build fails: every test
   that needs it SKIPS with the reason, a warning and a line in the terminal summary; in CI (``CI`` set)
