@@ -304,10 +304,14 @@ class PlaybookResult:
 
 
 class PlaybookRunner:
-    """Runs ``<venv>/bin/ansible-playbook -i localhost, -c local`` against an emulator."""
+    """Runs ``<venv>/bin/ansible-playbook -i localhost, -c local`` against an emulator.
 
-    def __init__(self, tmp_path, emulator_handle):
-        self.tmp_path, self.emulator = tmp_path, emulator_handle
+    ``local=False``: no ``-i localhost, -c local -e ansible_python_interpreter=...``; the caller's ``-i`` names
+    the hosts and their variables say how to reach them (e.g. the SSH hosts of tests/tools/pbx_host.py).
+    """
+
+    def __init__(self, tmp_path, emulator_handle, local=True):
+        self.tmp_path, self.emulator, self.local = tmp_path, emulator_handle, local
         self.binary = str(Path(sys.executable).parent / "ansible-playbook")
         self.callbacks = tmp_path / "callback_plugins"
         self.callbacks.mkdir(exist_ok=True)
@@ -357,8 +361,8 @@ class PlaybookRunner:
 
     def _run(self, playbook, args, api_key, base_url, env, timeout, cwd):
         results_path = self.tmp_path / f"results-{self._count}.json"
-        command = [self.binary, "-i", "localhost,", "-c", "local",
-                   "-e", json.dumps({"ansible_python_interpreter": sys.executable}), *args, str(playbook)]
+        local = ["-i", "localhost,", "-c", "local", "-e", json.dumps({"ansible_python_interpreter": sys.executable})]
+        command = [self.binary, *(local if self.local else []), *args, str(playbook)]
         completed = subprocess.run(
             command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
             stdin=subprocess.DEVNULL, env=self.environment(results_path, api_key, base_url, env))

@@ -5,10 +5,12 @@
 
 Debian 12 has no Asterisk package; unstable has Asterisk 22. The root is built with
 `debootstrap --variant=minbase sid DIR MIRROR` (MIRROR: the Debian URI of this machine's own apt
-sources), then `apt-get install --no-install-recommends asterisk asterisk-modules` inside it. It
-lives outside the work tree, in ~/.cache/telnyx.sip/asterisk-sid (TELNYX_ASTERISK_ROOT overrides),
+sources), then `apt-get install --no-install-recommends asterisk asterisk-modules` inside it, with
+`openssh-server`, `sudo` and `python3` for the PBX hosts that Ansible reaches over SSH
+(tests/tools/pbx_host.py). It lives outside the work tree, in ~/.cache/telnyx.sip/asterisk-sid (TELNYX_ASTERISK_ROOT overrides),
 is built in a temporary folder beside it and renamed only once complete, with a stamp file: a second
-run does nothing and a half-built root is never used. A lock serialises concurrent builds (pytest-xdist
+run does nothing and a half-built root is never used. A root built before the host packages were part of it
+gets them in place (under the same lock), and a second stamp, written once they are installed, says so. A lock serialises concurrent builds (pytest-xdist
 workers). Needs root (debootstrap, chroot); installs debootstrap with apt-get when it is missing.
 """
 
@@ -27,6 +29,11 @@ ROOT_ENV = "TELNYX_ASTERISK_ROOT"
 STAMP = "telnyx-asterisk-root.stamp"  # in the root's top folder, written last
 SUITE = "sid"
 PACKAGES = ("asterisk", "asterisk-modules")
+# what a PBX host (tests/tools/pbx_host.py) needs besides Asterisk: Ansible logs in over SSH, becomes root with sudo
+# and runs its modules with python3
+HOST_PACKAGES = ("openssh-server", "sudo", "python3")
+HOST_BINARIES = ("usr/sbin/sshd", "usr/bin/sudo", "usr/bin/python3")
+HOST_STAMP = "telnyx-asterisk-root.hosts.stamp"  # written once HOST_PACKAGES are installed
 SOURCES = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list")
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 # invoke-rc.d asks this before starting a service: the package must not start Asterisk while it installs
@@ -42,9 +49,19 @@ def root_path(path=None):
     return os.path.abspath(os.path.expanduser(path or os.environ.get(ROOT_ENV) or DEFAULT_ROOT))
 
 
-def is_ready(root):
-    """True when `root` is a complete build (its stamp is written after Asterisk installed)."""
+def _has_asterisk(root):
     return os.path.isfile(os.path.join(root, STAMP)) and os.path.isfile(os.path.join(root, "usr", "sbin", "asterisk"))
+
+
+def _has_host_packages(root):
+    return os.path.isfile(os.path.join(root, HOST_STAMP)) and all(
+        os.path.isfile(os.path.join(root, binary)) for binary in HOST_BINARIES)
+
+
+def is_ready(root):
+    """True when `root` is a complete build: Asterisk (STAMP, written after it installed) and the host packages
+    (HOST_STAMP, written after they installed)."""
+    return _has_asterisk(root) and _has_host_packages(root)
 
 
 def _deb822_mirror(text):
@@ -116,8 +133,39 @@ def asterisk_version(root):
     return (completed.stdout or completed.stderr).strip()
 
 
+def _apt_env():
+    return dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C.UTF-8", LANG="C.UTF-8")
+
+
+def _install(folder, packages, env):
+    # the mirror's unstable Release file may be past its Valid-Until date: a plain update refuses it
+    run(["chroot", folder, "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update"], env=env)
+    run(["chroot", folder, "apt-get", "install", "-y", "--no-install-recommends", *packages], env=env)
+    run(["chroot", folder, "apt-get", "clean"], env=env)
+
+
+def _finish_host_packages(folder):
+    """Check HOST_PACKAGES are installed, drop the SSH host keys their install generated (each host generates its
+    own) and write HOST_STAMP."""
+    missing = [binary for binary in HOST_BINARIES if not os.path.isfile(os.path.join(folder, binary))]
+    if missing:
+        raise AsteriskRootError(f"{', '.join(missing)} missing in {folder} after apt-get install {' '.join(HOST_PACKAGES)}")
+    for key in glob.glob(os.path.join(folder, "etc", "ssh", "ssh_host_*")):
+        os.unlink(key)
+    with open(os.path.join(folder, HOST_STAMP), "w", encoding="utf-8") as handle:
+        handle.write(f"{' '.join(HOST_PACKAGES)}\ninstalled {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+
+
+def add_host_packages(root):
+    """Install HOST_PACKAGES into a root built without them (in place; the caller holds the build lock)."""
+    env = _apt_env()
+    run(["chroot", root, "dpkg", "--configure", "-a"], env=env)  # an earlier run that was killed half-way
+    _install(root, HOST_PACKAGES, env)
+    _finish_host_packages(root)
+
+
 def _build_into(folder, mirror):
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C.UTF-8", LANG="C.UTF-8")
+    env = _apt_env()
     started = time.monotonic()
     run([debootstrap(), "--variant=minbase", SUITE, folder, mirror], env=env)
     bootstrapped = time.monotonic()
@@ -125,10 +173,8 @@ def _build_into(folder, mirror):
     with open(policy, "w", encoding="utf-8") as handle:
         handle.write(POLICY_RC_D)
     os.chmod(policy, 0o755)
-    # the mirror's unstable Release file may be past its Valid-Until date: a plain update refuses it
-    run(["chroot", folder, "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update"], env=env)
-    run(["chroot", folder, "apt-get", "install", "-y", "--no-install-recommends", *PACKAGES], env=env)
-    run(["chroot", folder, "apt-get", "clean"], env=env)
+    _install(folder, PACKAGES + HOST_PACKAGES, env)
+    _finish_host_packages(folder)
     version = asterisk_version(folder)
     if not version.startswith("Asterisk "):
         raise AsteriskRootError(f"asterisk -V in the new root printed {version!r}")
@@ -150,6 +196,10 @@ def ensure_root(path=None, mirror=None):
     with open(os.path.join(parent, f".{name}.lock"), "w", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it: wait for it
         if is_ready(root):
+            return root
+        if _has_asterisk(root):  # built before the host packages were part of the root
+            add_host_packages(root)
+            print(f"{asterisk_version(root)} in {root}, with {' '.join(HOST_PACKAGES)}", flush=True)
             return root
         if os.path.lexists(root):
             raise AsteriskRootError(f"{root} exists but is not a complete Asterisk root (no {STAMP}): remove it")

@@ -180,19 +180,19 @@ def modules_dir():
     return next((path for path in MODULES_DIRS if os.path.isfile(os.path.join(path, "registrar.so"))), None)
 
 
-def free_port(transports=("udp", "tcp")):
-    """A port free on 127.0.0.1 for both UDP and TCP."""
+def free_port(transports=("udp", "tcp"), host="127.0.0.1"):
+    """A port free on `host` (default 127.0.0.1) for both UDP and TCP."""
     for _attempt in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
+            tcp.bind((host, 0))
             port = tcp.getsockname()[1]
             try:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind(("127.0.0.1", port))
+                    udp.bind((host, port))
             except OSError:
                 continue
             return port
-    raise KamailioError("no free port on 127.0.0.1")
+    raise KamailioError(f"no free port on {host}")
 
 
 class Polling:
@@ -206,6 +206,20 @@ class Polling:
             if value or time.monotonic() >= deadline:
                 return value
             time.sleep(interval)
+
+
+def run_until_signal(tick, interval=0.2):
+    """The main loop of the test PBXs run by hand (this one, asterisk_pbx.py, pbx_host.py): call `tick()` every
+    `interval` seconds until SIGTERM or SIGINT (then 0) or until `tick()` returns an exit status (returned)."""
+    stop = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *unused: stop.append(True))
+    while not stop:
+        status = tick()
+        if status is not None:
+            return status
+        time.sleep(interval)
+    return 0
 
 
 class KamailioPbx(Polling):
@@ -386,26 +400,25 @@ def main(argv=None):
     args = parser.parse_args(argv)
     pbx = KamailioPbx(dict(args.user), port=args.port or None, domain=args.domain, qop=not args.no_qop,
                       disabled=args.disabled)
-    stop = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *unused: stop.append(True))
     pbx.start()
+    shown = [time.monotonic()]
+
+    def tick():
+        if pbx.process.poll() is not None:
+            print(pbx.log(), file=sys.stderr)
+            return 1
+        if args.show_locations and time.monotonic() - shown[0] >= args.show_locations:
+            shown[0] = time.monotonic()
+            for aor, contacts in sorted(pbx.locations().items()):
+                print(f"  {aor}: {', '.join(c.get('Address', '?') for c in contacts)}", flush=True)
+        return None
+
     try:
         print(f"kamailio-pbx listening on 127.0.0.1:{pbx.port} ({', '.join(pbx.transports)}) domain {pbx.domain}",
               flush=True)
-        shown = time.monotonic()
-        while not stop:
-            if pbx.process.poll() is not None:
-                print(pbx.log(), file=sys.stderr)
-                return 1
-            if args.show_locations and time.monotonic() - shown >= args.show_locations:
-                shown = time.monotonic()
-                for aor, contacts in sorted(pbx.locations().items()):
-                    print(f"  {aor}: {', '.join(c.get('Address', '?') for c in contacts)}", flush=True)
-            time.sleep(0.2)
+        return run_until_signal(tick)
     finally:
         pbx.stop()
-    return 0
 
 
 if __name__ == "__main__":
