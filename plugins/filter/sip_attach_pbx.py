@@ -147,16 +147,63 @@ def _dialplan_matches(output):
     return matches
 
 
-def _route_problems(host, trunk, context, output):
+def _includes(parts):
+    """{context: [included context, ...]} of the `dialplan show CONTEXT` parts of the probe (the include walk)."""
+    includes = {}
+    for label, text in parts.items():
+        if label.startswith("dialplan show ") and "@" not in label:
+            context = label[len("dialplan show "):]
+            if "There is no existence of" not in text:
+                includes[context] = [match.group("name") for match in map(_DP_INCLUDE.match, text.splitlines()) if match]
+    return includes
+
+
+def _search_order(context, route_context, includes):
+    """The contexts in the order Asterisk searches them for a call in `context` (each once, depth first: a context's
+    own extensions, then its includes in order), with ROUTES where the role's route is or will be: where
+    route_context includes it already, else after route_context's own includes (the role appends its include)."""
+    order, seen = [], set()
+
+    def walk(name):
+        if name in seen:
+            return
+        seen.add(name)
+        if name == ROUTES:
+            order.append(ROUTES)
+            return
+        order.append(name)
+        for included in includes.get(name, []):
+            walk(included)
+        if name == route_context and ROUTES not in seen:
+            seen.add(ROUTES)
+            order.append(ROUTES)
+
+    walk(context)
+    return order
+
+
+def _route_problems(host, trunk, context, route_context, parts):
     """Why the role's route of a trunk's extension would not be the one a phone's call in `context` takes."""
     ext = trunk["extension"]
+    output = parts.get("dialplan show %s@%s" % (ext, context), "")
     if "There is no existence of '%s' context" % context in output:
         return ["host %s: trunk %s: the context %s does not exist in this PBX's dialplan, so no phone's call reaches "
                 "the route to Telnyx. Set sip_attach_asterisk_context to the context your phones dial from."
                 % (host, trunk.get("name"), context)]
+    first = {}
     for found, pattern, where in _dialplan_matches(output):
+        first.setdefault(found, (pattern, where))
+    order = _search_order(context, route_context, _includes(parts))
+    if ROUTES not in order:
+        return ["host %s: trunk %s: the role's routes would be included from %s, which a call in context %s never "
+                "reaches: set sip_attach_asterisk_flavor or sip_attach_asterisk_context to match this PBX"
+                % (host, trunk.get("name"), route_context, context)]
+    for found in order:
         if found == ROUTES:
             return []
+        if found not in first:
+            continue
+        pattern, where = first[found]
         file_name, colon, line = where.rpartition(":")
         place = "%s line %s" % (file_name, line) if colon and line.isdigit() else where
         return ["host %s: trunk %s: a call to %s in context %s would take %s in context %s (%s), not the role's route "
@@ -270,7 +317,7 @@ def probe_commands(trunks, context="from-internal"):
     """The Asterisk CLI commands of the preflight read (roles/sip_attach/templates/asterisk/probe.sh.j2)."""
     commands = ["core show version", "core show settings", "core show uptime seconds", "config list",
                 "module show like res_pjsip.so", "module show like chan_sip.so", "sip show settings",
-                "pjsip show transports", "dialplan show %s" % context]
+                "pjsip show transports"]
     commands.extend("dialplan show %s@%s" % (trunk["extension"], context) for trunk in _present(trunks))
     return commands
 
@@ -345,8 +392,7 @@ def sip_attach_asterisk_preflight(output, trunks, host, config_dir="/etc/asteris
                             "password." % (host, trunk.get("name"), why))
         if trunk.get("media_encryption") and kind == "tls":
             problems.append("host %s: trunk %s: SRTP with TLS is refused by the Telnyx API" % (host, trunk.get("name")))
-        problems.extend(_route_problems(host, trunk, context, parts.get("dialplan show %s@%s" % (
-            trunk["extension"], context), "")))
+        problems.extend(_route_problems(host, trunk, context, result["route_context"], parts))
     if present and not _context_exists(parts.get("dialplan show %s" % context, ""), context) and not any(
             "does not exist in this PBX's dialplan" in problem for problem in problems):
         problems.append("host %s: the context %s has nothing of this PBX's own (no extension, no include), so no "

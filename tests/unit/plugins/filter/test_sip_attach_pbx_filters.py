@@ -297,7 +297,15 @@ def test_preflight_refuses_a_route_the_pbxs_own_dialplan_takes_first_naming_patt
         "then its includes in order). Move that extension or pattern into a context included after "
         "sip-attach-routes, or give the trunk another extension."]
     # the role's route first, the PBX's own pattern in a later include: the call reaches Telnyx
-    assert preflight(probe(**{"dialplan show 1001@from-internal": OURS_FIRST}))["problems"] == []
+    ours_first = "[ Context 'from-internal' created by 'pbx_config' ]\n  Include =>   'sip-attach-routes'  [pbx_config]\n" \
+                 "  Include =>   'ext-local'  [pbx_config]\n"
+    assert preflight(probe(**{"dialplan show 1001@from-internal": OURS_FIRST,
+                              "dialplan show from-internal": ours_first}))["problems"] == []
+    # the same include after the PBX's: its pattern takes the call
+    ours_last = "[ Context 'from-internal' created by 'pbx_config' ]\n  Include =>   'ext-local'  [pbx_config]\n" \
+                "  Include =>   'sip-attach-routes'  [pbx_config]\n"
+    assert "would take '_1XXX' in context ext-local (extensions_additional.conf line 99)" in preflight(probe(**{
+        "dialplan show 1001@from-internal": OURS_FIRST, "dialplan show from-internal": ours_last}))["problems"][0]
     missing = preflight(probe(**{"dialplan show 1001@from-internal": "There is no existence of 'from-internal' context",
                                  "dialplan show from-internal": "There is no existence of 'from-internal' context"}))
     assert missing["problems"] == [
@@ -317,6 +325,40 @@ def test_preflight_refuses_passwords_asterisk_would_not_load_as_they_are_but_wri
         problems = preflight(probe(), [dict(AST_TRUNKS[0], password=password)])["problems"]
         assert len(problems) == 1 and problems[0].startswith(
             "host pbx1: trunk main: its password cannot be written for Asterisk: ") and why in problems[0], problems
+
+
+FREEPBX_WALK = {
+    "dialplan show from-internal": "[ Context 'from-internal' created by 'pbx_config' ]\n"
+                                   "  Include =>        'from-internal-xfer'          [pbx_config]\n"
+                                   "  Include =>        'bad-number'                  [pbx_config]\n",
+    "dialplan show from-internal-xfer": "[ Context 'from-internal-xfer' created by 'pbx_config' ]\n"
+                                        "  Include =>        'from-internal-custom'        [pbx_config]\n"
+                                        "  Include =>        'from-internal-additional'    [pbx_config]\n",
+    "dialplan show from-internal-custom": "There is no existence of 'from-internal-custom' context",
+    "dialplan show from-internal-additional": "[ Context 'from-internal-additional' created by 'pbx_config' ]\n"
+                                              "  Include =>        'ext-local'                   [pbx_config]\n",
+    "dialplan show ext-local": "[ Context 'ext-local' created by 'pbx_config' ]\n"
+                               "  '_XXXX' =>        1. Dial(PJSIP/${EXTEN},30)    [extensions_additional.conf:13]\n",
+    "dialplan show 1001@from-internal": "[ Included context 'ext-local' created by 'pbx_config' ]\n"
+                                        "  '_XXXX' =>        1. Dial(PJSIP/${EXTEN},30)    [extensions_additional.conf:13]\n",
+}
+
+
+def test_on_freepbx_the_route_in_from_internal_custom_comes_before_the_generated_extensions():
+    assert preflight(probe(freepbx="yes", **FREEPBX_WALK))["problems"] == []
+    # the same dialplan taken for a stock Asterisk: the role would append its include to from-internal, after them
+    assert preflight(probe(**FREEPBX_WALK), flavor="asterisk")["problems"] == [
+        "host pbx1: trunk main: a call to 1001 in context from-internal would take '_XXXX' in context ext-local "
+        "(extensions_additional.conf line 13), not the role's route to Telnyx (Asterisk searches a context's own "
+        "extensions, then its includes in order). Move that extension or pattern into a context included after "
+        "sip-attach-routes, or give the trunk another extension."]
+    # a FreePBX whose from-internal does not reach from-internal-custom: the route would be unreachable
+    cut = dict(FREEPBX_WALK, **{"dialplan show from-internal-xfer": "[ Context 'from-internal-xfer' created by 'x' ]\n"
+                                "  Include =>        'from-internal-additional'    [pbx_config]\n"})
+    assert preflight(probe(freepbx="yes", **cut))["problems"] == [
+        "host pbx1: trunk main: the role's routes would be included from from-internal-custom, which a call in "
+        "context from-internal never reaches: set sip_attach_asterisk_flavor or sip_attach_asterisk_context to match "
+        "this PBX"]
 
 
 def test_preflight_detects_freepbx_and_writes_only_where_freepbx_leaves_local_changes():
@@ -398,5 +440,5 @@ def test_a_binding_older_than_the_last_credential_change_is_not_registered():
 
 def test_probe_commands_read_each_trunks_route_in_the_phones_context():
     commands = p.probe_commands(AST_TRUNKS, "from-phones")
-    assert commands[-2:] == ["dialplan show from-phones", "dialplan show 1001@from-phones"]
+    assert commands[-1:] == ["dialplan show 1001@from-phones"]
     assert "core show settings" in commands and "pjsip show transports" in commands
