@@ -312,6 +312,11 @@ def build(rows, opts, connections=None, registrations=None, result=None, pbx=Non
                     or entry["destination"]
                 entry["application"] = application_of(entry["destination"])
                 entry["id"] = conn.get("id")
+        hint = registration.hint(status) if status else None
+        if hint and reason and reason.endswith(": " + hint):
+            entry.update(hint=hint, short=reason[:-len(hint) - 2])
+        else:
+            entry["short"] = reason
         since, known = _since(name, state, previous["states"], opts, status)
         entry.update(state=state, reason=reason, since=since, since_known=known,
                      seconds=max(0, int(opts.now - since)))
@@ -398,18 +403,22 @@ text-decoration:none;color:inherit}
 .controls input,.controls select{font-size:1em;padding:6px}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:.9em}
 th,td{border-bottom:1px solid var(--line);padding:5px 6px;text-align:left;vertical-align:top}
-th{background:#f1f3f4;cursor:pointer;position:sticky;top:0;user-select:none}
+th{background:#f1f3f4;cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 .badge{display:inline-block;padding:1px 7px;border-radius:10px;color:#fff;font-size:.85em;white-space:nowrap}
 .s-failed{background:var(--fail)}.s-not-registered{background:var(--warn)}.s-unknown{background:var(--unk)}
 .s-registered{background:var(--ok)}
 .why{color:#444;font-size:.92em}.old{color:#777;font-size:.85em}
-td.wrap{word-break:break-all}
+table{table-layout:fixed}th:nth-child(1){width:6.5em}th:nth-child(2){width:8.5em}th:nth-child(3){width:6em}
+th:nth-child(4){width:18%}th:nth-child(5){width:4.5em}th:nth-child(6){width:8.5em}th:nth-child(7){width:6.5em}
+th:nth-child(8){width:5em}th:nth-child(9){width:5em}td:last-child{word-break:break-all}
+i{color:#666;font-style:normal;font-size:.88em}
 section[hidden],tr[hidden]{display:none}
 @media (max-width:760px){
  table,thead,tbody,tr,td{display:block}thead{display:none}
  tr{border:1px solid var(--line);border-radius:8px;margin:0 0 8px;padding:4px}
- td{border:0;padding:2px 4px}td::before{content:attr(data-label) ": ";font-weight:600;color:#555}
+ td{border:0;padding:2px 4px}td::before{font-weight:600;color:#555}
+ td:nth-child(1)::before{content:"state: "}td:nth-child(2)::before{content:"PBX host: "}td:nth-child(3)::before{content:"trunk: "}td:nth-child(4)::before{content:"Telnyx registration: "}td:nth-child(5)::before{content:"failures: "}td:nth-child(6)::before{content:"since: "}td:nth-child(7)::before{content:"PBX\'s view (last run): "}td:nth-child(8)::before{content:"last test call: "}td:nth-child(9)::before{content:"drift: "}td:nth-child(10)::before{content:"destination (application): "}
  .counts a{min-width:40%}
 }
 """
@@ -420,14 +429,13 @@ var rows=[].slice.call(document.querySelectorAll('tr[data-state]'));
 var sections=[].slice.call(document.querySelectorAll('section[data-site]'));
 var qs=document.getElementById('q'),ss=document.getElementById('site'),st=document.getElementById('state');
 var shown=document.getElementById('shown');
-for(var i=0;i<rows.length;i++){rows[i]._t=rows[i].textContent.toLowerCase();}
 function params(){var out={};location.hash.replace(/^#/,'').split('&').forEach(function(p){
  var kv=p.split('=');if(kv[0]){out[decodeURIComponent(kv[0])]=decodeURIComponent((kv[1]||'').replace(/\+/g,' '));}});
  return out;}
 function apply(){
  var state=st.value,site=ss.value,q=qs.value.trim().toLowerCase(),n=0;
  for(var i=0;i<rows.length;i++){var r=rows[i];
-  var ok=(!state||r.getAttribute('data-state')===state)&&(!site||r.getAttribute('data-site')===site)&&(!q||r._t.indexOf(q)>=0);
+  var ok=(!state||r.getAttribute('data-state')===state)&&(!site||r.getAttribute('data-site')===site)&&(!q||(r._t||(r._t=r.textContent.toLowerCase())).indexOf(q)>=0);
   r.hidden=!ok;if(ok){n++;}}
  sections.forEach(function(s){s.hidden=!s.querySelector('tr[data-state]:not([hidden])');});
  [].forEach.call(document.querySelectorAll('.counts a'),function(a){
@@ -448,7 +456,9 @@ window.addEventListener('hashchange',fromHash);
   h.setAttribute('aria-sort',dir>0?'ascending':'descending');});
  [].forEach.call(document.querySelectorAll('tbody'),function(tb){
   var list=[].slice.call(tb.rows);list.sort(function(a,b){
-   var x=a.getAttribute('data-'+key),y=b.getAttribute('data-'+key),nx=parseFloat(x),ny=parseFloat(y);
+   var x=a.getAttribute('data-'+key),y=b.getAttribute('data-'+key);
+   if(x===null){x=a.cells[th.cellIndex].textContent;y=b.cells[th.cellIndex].textContent;}
+   var nx=parseFloat(x),ny=parseFloat(y);
    if(!isNaN(nx)&&!isNaN(ny)&&String(nx)===x&&String(ny)===y){return (nx-ny)*dir;}
    return (x<y?-1:x>y?1:0)*dir;});list.forEach(function(r){tb.appendChild(r);});});});});
 fromHash();
@@ -475,40 +485,52 @@ def _ago(seconds):
 
 
 def _row_html(entry):
+    """One trunk's row: short cells (a 10,000-trunk page must stay light: the labels of the phone layout and the
+    long hints are in the CSS and the legend, not on every row)."""
     state = entry["state"]
     if entry["since_known"]:
-        since = "%s<br><span class=old>%s ago</span>" % (_e(_iso(entry["since"])), _ago(entry["seconds"]))
+        since = "%s<br><i>%s ago</i>" % (_iso(entry["since"]), _ago(entry["seconds"]))
     else:
-        since = "before %s<br><span class=old>first seen then</span>" % _e(_iso(entry["since"]))
+        since = "before %s<br><i>first seen</i>" % _iso(entry["since"])
     telnyx = _e(entry.get("status") or "none")
     if entry.get("last_response"):
         telnyx += " &middot; <b>%s</b>" % _e(entry["last_response"])
-    if entry.get("reason"):
-        telnyx += "<br><span class=why>%s</span>" % _e(entry["reason"])
+    if entry.get("short"):
+        telnyx += "<br><i>%s</i>" % _e(entry["short"])
     if entry.get("in_grace"):
-        telnyx += "<br><span class=old>within the grace period: not counted as unhealthy</span>"
+        telnyx += "<br><i>in the grace period</i>"
     if entry.get("pbx"):
         pbx = _e(entry.get("pbx_view") or "not checked")
         if entry.get("pbx_view_at"):
-            pbx += "<br><span class=old>%s, %s</span>" % (_e(entry["pbx"]), _e(_iso(entry["pbx_view_at"])))
+            pbx += "<br><i>%s, %s</i>" % (_e(entry["pbx"]), _iso(entry["pbx_view_at"]))
     else:
-        pbx = "<span class=old>not managed</span>"
-    call = _e(entry.get("test_call")) if entry.get("test_call") else "<span class=old>none</span>"
-    drift = "<br>".join(_e(item) for item in entry.get("drift") or []) or "<span class=old>none</span>"
+        pbx = "<i>not managed</i>"
+    call = _e(entry.get("test_call")) if entry.get("test_call") else "<i>none</i>"
+    drift = "<br>".join(_e(item) for item in entry.get("drift") or []) or "<i>none</i>"
     destination = _e(entry.get("destination"))
     if entry.get("application"):
-        destination = "<b>%s</b><br><span class=old>%s</span>" % (_e(entry["application"]), destination)
-    attrs = dict(state=state, host=entry["host"], site=entry["site"], trunk=entry["trunk"],
-                 telnyx="%d %s" % (SEVERITY[state], entry.get("last_response") or entry.get("status") or ""),
-                 failures=entry["failures"] if entry.get("failures") is not None else -1,
-                 since=int(entry["since"]), pbx=entry.get("pbx_view") or "", call=entry.get("test_call") or "",
-                 drift=len(entry.get("drift") or []), destination=entry.get("destination") or "")
+        destination = "<b>%s</b> <i>%s</i>" % (_e(entry["application"]), _e(str(entry["destination"]).split("@")[0]))
+    attrs = (("state", state), ("host", entry["host"]), ("site", entry["site"]), ("trunk", entry["trunk"]),
+             ("telnyx", "%d %s" % (SEVERITY[state], entry.get("last_response") or entry.get("status") or "")),
+             ("failures", entry["failures"] if entry.get("failures") is not None else -1),
+             ("since", int(entry["since"])))
     cells = (
         '<span class="badge s-%s">%s</span>' % (state, LABELS[state]), _e(entry["host"]), _e(entry["trunk"]), telnyx,
         _e(entry["failures"]) if entry.get("failures") is not None else "", since, pbx, call, drift, destination)
-    return "<tr %s>%s</tr>" % (" ".join('data-%s="%s"' % (key, _e(value)) for key, value in attrs.items()), "".join(
-        '<td data-label="%s"%s>%s</td>' % (label, " class=wrap" if key in ("destination", "drift") else "", cell)
-        for (key, label), cell in zip(COLUMNS, cells)))
+    return "<tr %s><td>%s</td></tr>" % (" ".join('data-%s="%s"' % (key, _e(value)) for key, value in attrs),
+                                        "</td><td>".join(cells))
+
+
+def _legend(model):
+    """The PBX answers seen on the page, each with what it likely means (said once, not on every row)."""
+    hints = {}
+    for entry in model["trunks"]:
+        if entry.get("hint"):
+            hints.setdefault(entry.get("last_response") or "no answer", entry["hint"])
+    if not hints:
+        return ""
+    return "<details class=meta><summary>What the PBX's answers mean</summary><ul>%s</ul></details>" % "".join(
+        "<li><b>%s</b>: %s</li>" % (_e(code), _e(hint)) for code, hint in sorted(hints.items()))
 
 
 def render_page(model, opts):
@@ -555,6 +577,7 @@ def render_page(model, opts):
         "<p class=meta>%d trunks on %d PBX hosts in %d sites &middot; state read <b>%s</b></p>" % (
             counts["total"], model["hosts"], len(model["sites"]), _e(model["read_at"])),
         "<div class=counts>%s</div>" % tiles, verdict,
+        _legend(model),
         "<p class=meta>%s \"Since\": when the trunk entered its state, from the state file beside this page "
         "(%s); \"first seen\" when no earlier check saw it.</p>" % (source, STATE_NAME),
         '<div class=controls><label>State <select id=state><option value="">all</option>%s</select></label>'
