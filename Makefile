@@ -48,7 +48,7 @@ define run_pytest
 	exit $$rc
 endef
 
-.PHONY: integration-tests bench demo help venv tools prism sip-tools asterisk pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
+.PHONY: integration-tests bench bench-status demo help venv tools prism sip-tools browser-tools asterisk pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
         matrix docs changelog reliability-report galaxy-importer
 
 help:
@@ -56,6 +56,7 @@ help:
 	@echo '  venv         create $(VENV) and install requirements.txt + tests/requirements.txt ($(ANSIBLE_CORE))'
 	@echo '  tools        prism (npm, into $(TOOLS)) and the offline pip bootstrap for ansible-test'
 	@echo '  sip-tools    Debian'"'"'s kamailio, kamailio-sqlite-modules, sqlite3 and sip-tester (apt-get, the missing ones): the PBXs of the SIP tests and SIPp'
+	@echo '  browser-tools  Debian'"'"'s chromium (the status page'"'"'s browser tests, headless) and prometheus (its promtool checks the metrics)'
 	@echo '  asterisk     a Debian sid root with Asterisk 22 in $(ASTERISK_ROOT) (debootstrap, once; needs root)'
 	@echo '  sanity       ansible-test sanity --python $(SANITY_PYTHON) on a copy in $(SANITY_ROOT)'
 	@echo '  lint         ansible-lint --offline on roles/, examples/ and playbooks/; antsibull-changelog lint'
@@ -68,6 +69,7 @@ help:
 	@echo '  reliability-report  run tests/integration/reliability, then render docs/reliability.md from its records'
 	@echo '  test         all of the above; fails if any step fails'
 	@echo '  bench        fleet rollout benchmark against the emulator; writes benchmarks/RESULTS.md (BENCH_ARGS=--full: full size)'
+	@echo '  bench-status the fleet status check and page at 10,000 trunks; writes benchmarks/STATUS.md'
 	@echo '  demo         start the emulator, run examples/ against it, print the rollout report, stop it'
 	@echo '  clean        remove test output and caches; distclean also removes $(VENV) and $(TOOLS)'
 
@@ -82,7 +84,18 @@ $(VENV_STAMP):
 	touch $@
 
 ## ---------------------------------------------------------------- tools
-tools: prism pip-bootstrap sip-tools asterisk
+tools: prism pip-bootstrap sip-tools browser-tools asterisk
+
+# install the Debian packages of $(1) that are missing (apt-get, waiting for another install's lock)
+define apt_install
+missing=$$(for package in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q 'install ok installed' || echo $$package; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "+ apt-get update && apt-get install -y --no-install-recommends" $$missing; \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $$missing; \
+	fi
+endef
 
 # Kamailio: the real PBX of tests/integration/sip (tests/tools/kamailio_pbx.py, users in an htable) and of
 # tests/integration/pbx (tests/tools/kamailio_db_pbx.py: subscribers in SQLite, managed with kamctl).
@@ -90,16 +103,20 @@ tools: prism pip-bootstrap sip-tools asterisk
 SIP_PACKAGES = kamailio kamailio-sqlite-modules sqlite3 sip-tester
 
 sip-tools:
-	@missing=$$(for package in $(SIP_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q 'install ok installed' || echo $$package; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "+ apt-get update && apt-get install -y --no-install-recommends" $$missing; \
-	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $$missing; \
-	fi; \
+	@$(call apt_install,$(SIP_PACKAGES)); \
 	echo "kamailio: $$(PATH=$$PATH:/usr/sbin kamailio -v | head -n1)"; \
 	echo "sqlite3: $$(sqlite3 --version | cut -d' ' -f1)"; \
 	echo "sipp: $$(sipp -v 2>&1 | grep -m1 SIPp | sed 's/^ *//')"
+
+# The status page's tests (tests/integration/status) open it in a real browser: Debian's chromium, run headless
+# (tests/tools/browser.py); promtool (Debian's prometheus package: only its promtool is used, no server is
+# started) checks the Prometheus text file the check writes.
+BROWSER_PACKAGES = chromium prometheus
+
+browser-tools:
+	@$(call apt_install,$(BROWSER_PACKAGES)); \
+	echo "chromium: $$(chromium --version 2>/dev/null | head -n1)"; \
+	echo "promtool: $$(promtool --version 2>&1 | head -n1)"
 
 # Asterisk 22: the real PBXs of tests/integration/pbx (tests/tools/asterisk_pbx.py). Debian 12 has no
 # package, so a Debian sid root is debootstrapped once, outside the work tree; a second run is a no-op
@@ -296,6 +313,11 @@ demo: venv
 # 10,000 trunks on 5,000 PBX hosts and the loop/uri alternatives, about 20 minutes)
 bench: venv
 	$(VPY) benchmarks/run.py $(BENCH_ARGS)
+
+# the fleet status at 10,000 trunks (issue 22): the check's requests and time against the API bound, and the
+# page's open time in headless Chromium; writes benchmarks/STATUS.md (about 6 minutes)
+bench-status: venv
+	$(VPY) benchmarks/status.py $(BENCH_ARGS)
 
 ## ---------------------------------------------------------------- clean
 clean:

@@ -84,6 +84,8 @@ ROLE_VARIABLES = frozenset((
     "sip_attach_report_dir", "sip_attach_no_log", "sip_attach_concurrency", "sip_attach_update_password",
     "sip_attach_show_changes", "sip_attach_wait_for_registration", "sip_attach_registration_timeout",
     "sip_attach_registration_poll_interval", "sip_attach_result", "sip_attach_my_results", "sip_attach_hosts",
+    "sip_attach_status_group_by", "sip_attach_status_grace", "sip_attach_status_max_unhealthy",
+    "sip_attach_status_metrics_file", "sip_attach_status_title",
 ))
 MAX_LISTED = 25
 PLACEHOLDER_PASSWORD = "(generated on the first real run)"

@@ -34,6 +34,10 @@ def test_demo_creates_updates_lists_and_rolls_out():
     assert "| pbx-hq-1-reception | pbx-hq-1 | reception | external_uac_settings.transport | UDP | TCP |" in drift[1]
     assert "sip-attach-report.md, the last real run's report, is still there" in out
     assert "Demo finished; the emulator is stopped." in out
+    # it ends with the health check's status page, and says where it is
+    assert out.rstrip().splitlines()[-1].startswith("Fleet status page: %s" % (ROOT / "tests" / "output"))
+    assert "host pbx-hq-1, trunk reception (pbx-hq-1-reception): not registered" in out
+    assert (ROOT / "tests" / "output" / "demo-reports" / "sip-attach-status.html").is_file()
     if find_kamailio():
         assert "registration_status: Registered" in out and "PBX's last answer: 200 OK" in out
         assert "Kamailio's location table: sip:ext101@127.0.0.1:" in out

@@ -168,6 +168,24 @@ def show_calls(url: str) -> None:
               % (call["connection_name"], call["user"], call["status"], call["destination_uri"]), flush=True)
 
 
+def demo_status(reports: Path, env: dict) -> Path:
+    """The read-only health check over the example inventory: the live state of every trunk, the status page.
+
+    The example PBXs (example.com names) are never reachable, so Telnyx (the emulator) has registered none of
+    them: the check fails naming each trunk and why, as an AWX schedule would report it, and writes the page."""
+    args = ("telnyx.sip.status", "-i", "examples/inventory", "-e", "sip_attach_report_dir=%s" % reports,
+            "-e", "sip_attach_status_metrics_file=%s" % (reports / "sip_attach.prom"))
+    print("\n===== The health check: the live state of every trunk, read-only (fails naming the unhealthy ones)\n"
+          "+ ansible-playbook %s" % " ".join(args), flush=True)
+    rc = subprocess.call([str(Path(sys.executable).with_name("ansible-playbook")), *args], cwd=ROOT, env=env)
+    page = reports / "sip-attach-status.html"
+    if not page.is_file():
+        raise SystemExit("the health check wrote no status page (ansible-playbook exited with %d)" % rc)
+    print("The health check exited with %d (%s)." % (rc, "every trunk registered" if rc == 0 else
+                                                    "unhealthy trunks: the example PBXs cannot be reached"))
+    return page
+
+
 def main() -> int:
     proc, url = start_emulator("--registration-delay", "0.5", "--registration-retry", "1")
     print(f"Telnyx API emulator at {url}/v2 (stops when the demo ends)")
@@ -195,10 +213,12 @@ def main() -> int:
         demo_registration(env)
         demo_pbx_half(env)
         show_calls(url)
+        page = demo_status(reports, env)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
     print("Demo finished; the emulator is stopped.")
+    print("Fleet status page: %s (open it in a browser; metrics in %s)" % (page, page.with_name("sip_attach.prom")))
     return 0
 
 
