@@ -17,7 +17,7 @@ Scenarios:
 - at 300 trunks (150 hosts x 2), from an empty account: the role; a loop of
   ``telnyx.sip.uac_connection``; and a hand-written ``ansible.builtin.uri``
   playbook doing the same idempotent job (look the name up, then POST or PATCH);
-- the PBX half (benchmarks/pbx.py): 10 local PBX hosts, 5 Asterisk and 5
+- the PBX half (benchmarks/pbx.py): 15 PBX hosts, 10 Asterisk over SSH and 5
   Kamailio, 4 trunks each: first rollout, no-change re-run, and the Telnyx-only
   run of the same trunks beside it;
 - AWX job slicing (benchmarks/slicing.py, ``--slicing HOSTS``, 200 by default,
@@ -279,7 +279,7 @@ class PeakMemory:
 def run_play(playbook: Path, inventory: Path, env: dict, emulator: Emulator, check=False, extra=(), recap=None):
     """(wall s, controller CPU s, requests by method, peak memory MiB) of one ansible-playbook run.
 
-    ``recap``, a dict, receives the changed count of each host from the play recap.
+    ``recap``, a dict, receives each host's counts of the play recap: {host: {"ok": n, "changed": n, ...}}.
     """
     before_log = len(emulator.requests())
     cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), str(playbook), *extra]
@@ -298,7 +298,8 @@ def run_play(playbook: Path, inventory: Path, env: dict, emulator: Emulator, che
         for line in stdout.splitlines():
             fields = line.split()
             if len(fields) > 3 and fields[1] == ":" and fields[3].startswith("changed="):
-                recap[fields[0]] = int(fields[3].split("=", 1)[1])
+                recap[fields[0]] = dict((name, int(count)) for name, dummy, count in
+                                        (field.partition("=") for field in fields[2:]) if count.isdigit())
     return wall, cpu, methods_by_status(emulator.requests()[before_log:]), peak
 
 
@@ -319,7 +320,7 @@ def main() -> int:
     parser.add_argument("--skip-slow", action="store_true",
                         help="leave out the loop and uri alternatives (about 6 minutes; the default leaves them out "
                              "unless --full)")
-    parser.add_argument("--skip-pbx", action="store_true", help="leave out the PBX half (10 local PBX hosts)")
+    parser.add_argument("--skip-pbx", action="store_true", help="leave out the PBX half (15 PBX hosts)")
     parser.add_argument("--slicing", type=int, default=None, metavar="HOSTS",
                         help="PBX hosts of the AWX job slicing scenario, 4 jobs at once (default 200; --full: 2000, issue 13's size); 0 leaves it out")
     parser.add_argument("--full", action="store_true",
@@ -357,6 +358,7 @@ def main() -> int:
         # `before` (an emulator reset) preceding each. `book` is a scenario's name or a playbook's path;
         # `target` another emulator than the main one. Returns the row.
         play_env = dict(env, TELNYX_BASE_URL=target.url + "/v2") if target else env
+        play_env = dict(play_env, **kw.pop("extra_env", None) or {})
 
         def attempt():
             if before is not None:
