@@ -7,9 +7,12 @@ rolled out once by the sip_attach role in the localhost mode (not measured here:
   controller CPU, peak memory and requests against the API bound (one listing of ceil(trunks / 250) pages, then one
   status read per trunk, at the account's 100 requests a second); target: within 1.2 x the bound + 30 s, reads
   only;
-- the page it wrote, opened in headless Chromium from the file: the time to the end of its script (the DOM of
-  every row parsed and the filter applied, ``performance.now()``), and Chromium's whole run for a screenshot
-  (start, parse, layout, paint, exit) beside the same run on an empty page; target: the page open in under 3 s.
+- the page it wrote, opened in headless Chromium from the file, measured inside Chromium through its DevTools
+  protocol (``tests.tools.browser.open_times``, fastest of 2): the first contentful paint, the end of the page's own
+  script (every row parsed, the filter applied), and the end of the first frame after the load event (what is on the
+  screen laid out and painted, the page interactive); then a search typed into the page and cleared again, each to
+  the end of the frame that shows it. Beside it, the older whole-process figure: Chromium's run for a screenshot
+  (start, parse, layout, paint, exit) less the same run on an empty page. Target: the page open in under 3 s.
 
 Writes benchmarks/STATUS.md. Figures, not a timed test: it fails only when a target is missed, and says which.
 """
@@ -28,11 +31,14 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.run import KEY, LATENCY_MS, PAGE_SIZE, RATE_LIMIT, Emulator, fmt_methods, run_play, write_inventory  # noqa: E402
 from tests.collection_path import collections_root  # noqa: E402
-from tests.tools.browser import dump_dom, page_rows, screenshot  # noqa: E402
+from tests.tools.browser import dump_dom, open_times, page_rows, screenshot  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "output" / "status"
 RESULTS = ROOT / "benchmarks" / "STATUS.md"
 OPEN_LIMIT = 3.0
+# typed into the page's search box, then cleared: each timed to the end of the frame that shows it
+SEARCH = "var q=document.getElementById('q');q.value=%r;q.dispatchEvent(new Event('input'))"
+ACTIONS = (("search", SEARCH % "pbx-0042"), ("clear", SEARCH % ""))
 ROLLOUT = """- hosts: localhost
   gather_facts: false
   roles:
@@ -69,8 +75,8 @@ def main() -> int:
     finally:
         emulator.stop()
     page = reports / "sip-attach-status.html"
-    rows, counts, root = page_rows(dump_dom(page))
-    ready = float(root.get("data-ready-ms", "nan")) / 1000.0
+    rows, counts, _root = page_rows(dump_dom(page))
+    opened = min((open_times(page, ACTIONS) for _ in range(2)), key=lambda found: found["frame"])
     empty = OUT / "empty.html"
     empty.write_text("<!DOCTYPE html><html><body></body></html>")
     shot = min(screenshot(page, OUT / "page.png") for _ in range(2))
@@ -84,9 +90,9 @@ def main() -> int:
          "%s; %d rows on the page" % (fmt_methods(methods), len(rows))),
         ("the check within 1.2 x the API bound (%.1f s) + 30 s" % bound, wall <= 1.2 * bound + 30,
          "%.1f s (limit %.1f s)" % (wall, 1.2 * bound + 30)),
-        ("the page of %d trunks opens in Chromium in under %.0f s (script done)" % (trunks, OPEN_LIMIT),
-         ready < OPEN_LIMIT, "%.2f s" % ready),
-        ("... and laid out and painted (screenshot run minus an empty page's)", shot - base < OPEN_LIMIT,
+        ("the page of %d trunks opens in Chromium in under %.0f s: laid out, painted and interactive (first frame "
+         "after the load event)" % (trunks, OPEN_LIMIT), opened["frame"] < OPEN_LIMIT, "%.2f s" % opened["frame"]),
+        ("... and Chromium's whole run for a screenshot, less an empty page's", shot - base < OPEN_LIMIT,
          "%.2f s (%.2f s - %.2f s)" % (shot - base, shot, base)),
     ]
     lines = ["# Fleet status benchmark", "", "Written by `make bench-status` (`benchmarks/status.py`); do not edit by hand.",
@@ -103,7 +109,12 @@ def main() -> int:
              "| ... peak controller memory | %.0f MiB |" % memory,
              "| ... API requests | %s |" % fmt_methods(methods),
              "| page size | %.1f MiB |" % (page.stat().st_size / 1048576.0),
-             "| page in Chromium: script done (`performance.now()`, every row parsed, filter applied) | %.2f s |" % ready,
+             "| page in Chromium (DevTools protocol, fastest of 2, seconds since navigation start): first contentful "
+             "paint | %.2f s |" % opened["fcp"],
+             "| ... the page's script done (every row parsed, the filter applied) | %.2f s |" % opened["ready"],
+             "| ... the first frame after the load event done (laid out, painted, interactive) | %.2f s |" % opened["frame"],
+             "| ... a search typed / cleared, to the frame that shows it | %.2f s / %.2f s |" % (
+                 opened["search"], opened["clear"]),
              "| Chromium run with a screenshot: the page / an empty page (fastest of 2) | %.2f s / %.2f s |" % (shot, base),
              "| counts at the top | %s |" % ", ".join("%s %d" % item for item in sorted(counts.items())),
              "", "## Targets", "", "| target | result | met |", "| --- | --- | --- |"]

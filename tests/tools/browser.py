@@ -1,5 +1,6 @@
 """Headless Chromium (Debian's `chromium`, `make browser-tools`) for the status page's tests, the docs'
-screenshot and the benchmark: open a local file, give back the DOM after its script ran, or a screenshot.
+screenshot and the benchmark: open a local file, give back the DOM after its script ran, a screenshot, or how long
+it took to open (measured inside Chromium through its DevTools protocol on a pipe: ``open_times``).
 
 Nothing may leave the machine: every run uses a fresh profile, the flags that turn Chromium's own
 background traffic off, and a proxy for everything (loopback too). The proxy is ``RecordingProxy``: a
@@ -8,7 +9,10 @@ fetch anything is caught (``attempts``).
 """
 from __future__ import annotations
 
+import json
+import os
 import re
+import select
 import shutil
 import socket
 import subprocess
@@ -119,6 +123,116 @@ def screenshot(path, out, window="1280,900", proxy_port=None):
     if done.returncode != 0 or not Path(out).is_file():
         raise RuntimeError("chromium --screenshot failed (%s): %s" % (done.returncode, done.stderr[-2000:]))
     return seconds
+
+
+# Run in the page once it has loaded: the time when the next frame is done (every style, layout and paint that
+# the page needs to show what it shows: requestAnimationFrame runs before that frame's rendering, the task after it
+# once it is done), the first contentful paint, and the page's own timings (ms since navigation start).
+_OPENED = """new Promise(function(done){requestAnimationFrame(function(){setTimeout(function(){
+ var nav=performance.getEntriesByType('navigation')[0]||{},fcp=performance.getEntriesByName('first-contentful-paint')[0];
+ done({frame:performance.now(),fcp:fcp?fcp.startTime:null,dom_interactive:nav.domInteractive,
+  loaded:nav.loadEventEnd,ready:parseFloat(document.documentElement.getAttribute('data-ready-ms'))});},0);});})"""
+# Then one interaction: ``action`` (a script), timed to the end of the frame that shows its outcome.
+_ACTED = """new Promise(function(done){var t0=performance.now();%s;requestAnimationFrame(function(){setTimeout(function(){
+ done(performance.now()-t0);},0);});})"""
+
+
+class _Pipe:
+    """Chromium's DevTools protocol over --remote-debugging-pipe (fd 3 in, fd 4 out, messages ending in NUL):
+    no port is opened and no library is needed."""
+
+    def __init__(self, out_fd, in_fd, timeout):
+        self.out_fd, self.in_fd, self.timeout = out_fd, in_fd, timeout
+        self.buffer, self.events, self.last = b"", [], 0
+
+    def _message(self):
+        while b"\0" not in self.buffer:
+            ready, _w, _x = select.select([self.in_fd], [], [], self.timeout)
+            chunk = os.read(self.in_fd, 1 << 20) if ready else b""
+            if not chunk:
+                raise RuntimeError("chromium stopped answering on the DevTools pipe")
+            self.buffer += chunk
+        raw, self.buffer = self.buffer.split(b"\0", 1)
+        return json.loads(raw)
+
+    def call(self, method, session=None, **params):
+        self.last += 1
+        message = dict(id=self.last, method=method, params=params)
+        if session:
+            message["sessionId"] = session
+        os.write(self.out_fd, json.dumps(message).encode() + b"\0")
+        while True:
+            answer = self._message()
+            if answer.get("id") == self.last:
+                if "error" in answer:
+                    raise RuntimeError("%s: %s" % (method, answer["error"]))
+                return answer.get("result", {})
+            self.events.append(answer)
+
+    def wait_event(self, method):
+        while True:
+            found = [e for e in self.events if e.get("method") == method]
+            if found:
+                self.events.remove(found[0])
+                return found[0]
+            self.events.append(self._message())
+
+    def evaluate(self, session, expression):
+        found = self.call("Runtime.evaluate", session, expression=expression, awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in found:
+            raise RuntimeError("the page's script failed: %s" % found["exceptionDetails"])
+        return found["result"].get("value")
+
+
+def open_times(path, actions=(), window="1280,900", timeout=120):
+    """How long the page takes to open in Chromium, measured inside it (DevTools protocol), in seconds since
+    navigation start: ``fcp`` (first contentful paint), ``ready`` (the page's own script done: its data-ready-ms),
+    ``loaded`` (the load event done), ``frame`` (the first frame after the load event rendered: what is on the screen
+    laid out and painted, the script's changes included: the page open and interactive); then, for each
+    ``(name, script)`` of ``actions``, the seconds from running the script to the end of the frame that shows it.
+    Every request goes to a proxy on 127.0.0.1:9, where nothing listens: nothing leaves the machine."""
+    binary = find_chromium()
+    if binary is None:
+        raise RuntimeError("chromium is not installed: run `make browser-tools` (apt-get install -y chromium)")
+    to_chromium, from_chromium = os.pipe(), os.pipe()
+
+    def pipes():  # Chromium reads the protocol on fd 3 and writes on fd 4
+        os.dup2(to_chromium[0], 100)
+        os.dup2(from_chromium[1], 101)
+        os.dup2(100, 3)
+        os.dup2(101, 4)
+
+    profile = tempfile.mkdtemp(prefix="telnyx-chromium-")
+    command = [binary, *FLAGS, "--user-data-dir=" + profile, "--window-size=" + window, "--remote-debugging-pipe",
+               "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>", "about:blank"]
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=pipes, pass_fds=(3, 4))  # pylint: disable=subprocess-popen-preexec-fn
+    os.close(to_chromium[0])
+    os.close(from_chromium[1])
+    cdp = _Pipe(to_chromium[1], from_chromium[0], timeout)
+    try:
+        target = [t for t in cdp.call("Target.getTargets")["targetInfos"] if t["type"] == "page"][0]["targetId"]
+        session = cdp.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        cdp.call("Page.enable", session)
+        cdp.call("Page.navigate", session, url=file_url(path))
+        cdp.wait_event("Page.loadEventFired")
+        found = dict((key, None if value is None else value / 1000.0)
+                     for key, value in cdp.evaluate(session, _OPENED).items())
+        for name, script in actions:
+            found[name] = cdp.evaluate(session, _ACTED % script) / 1000.0
+        try:
+            cdp.call("Browser.close")
+        except RuntimeError:
+            pass
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(to_chromium[1])
+        os.close(from_chromium[0])
+        shutil.rmtree(profile, ignore_errors=True)
+    return found
 
 
 class _Rows(HTMLParser):

@@ -162,3 +162,13 @@ def test_the_metrics_are_valid_for_promtool():
                           check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert 'sip_attach_trunks{state="registered"} 1' in result["metrics"]
+
+
+def test_a_large_page_holds_every_row_in_groups_the_browser_can_skip():
+    rows = [row("pbx-%03d" % index, "main") for index in range(250)]
+    result = check(rows, dict(("pbx-%03d-main" % index, status("standby")) for index in range(250)))
+    page = result["files"][0]["content"]
+    assert page.count("<tr data-state=") == 250
+    # rows in <tbody> groups of ROW_GROUP (Chromium lays out and paints only those on the screen), the last shorter
+    assert page.count("<tbody>") == 2 and page.count('<tbody style="--n:50">') == 1
+    assert "content-visibility:auto" in page
