@@ -5,10 +5,20 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-PYTHON         ?= python3
-# ansible-core 2.19 is the newest release that installs on Python 3.11
-ANSIBLE_CORE   ?= ansible-core==2.19.*
-SANITY_PYTHON  ?= 3.11
+# The interpreter of a Python X.Y: pyenv's newest X.Y.* (`pyenv prefix X.Y`; pyenv from PATH, else
+# $PYENV_ROOT or ~/.pyenv), else a `pythonX.Y` on PATH that runs (a pyenv shim of a version that is not
+# selected does not); empty when there is none (the venv targets then say so and stop)
+PYENV          ?= $(or $(shell command -v pyenv 2>/dev/null),$(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/bin/pyenv))
+python_for      = $(or $(if $(PYENV),$(wildcard $(shell $(PYENV) prefix $(1) 2>/dev/null | head -n1)/bin/python$(1))),$\
+                       $(shell python$(1) -c 'import sys; print(sys.executable)' 2>/dev/null))
+# .venv (sanity, lint, docs, units, integration, demo, molecule): the newest supported ansible-core on the
+# newest Python it supports. ansible-core 2.20+ needs Python 3.12+, so the machine's default 3.11 will not do
+PYTHON_VERSION ?= 3.13
+ifeq ($(origin PYTHON),undefined)
+PYTHON         := $(call python_for,$(PYTHON_VERSION))
+endif
+ANSIBLE_CORE   ?= ansible-core==2.22.*
+SANITY_PYTHON  ?= $(PYTHON_VERSION)
 # extra options, e.g. make units PYTEST_ARGS='-n 2 -k client'
 PYTEST_ARGS    ?=
 # the integration tests are bound by the CPU (960 s of it, one test at a time), but some wait on the emulator
@@ -31,13 +41,28 @@ SANITY_ROOT    := tests/output/.sanity
 REQUIREMENTS   := requirements.txt tests/requirements.txt
 # the stamp is keyed on the requirement files, ANSIBLE_CORE and the interpreter:
 # change any of them and `make venv` reinstalls, otherwise it is a no-op
-REQ_HASH       := $(shell { cat $(REQUIREMENTS) 2>/dev/null; echo '$(ANSIBLE_CORE)'; $(PYTHON) -V 2>&1; } | sha256sum | cut -c1-16)
+REQ_HASH       := $(shell { cat $(REQUIREMENTS) 2>/dev/null; echo '$(ANSIBLE_CORE)'; $(or $(PYTHON),true) -V 2>&1; } | sha256sum | cut -c1-16)
 VENV_STAMP     := $(VENV)/.installed-$(REQ_HASH)
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_LINT_SKIP_VERSION_CHECK := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
+
+# stop with a clear message when no interpreter was found for a Python version ($(1): the interpreter, $(2): X.Y)
+define need_python
+	@if [ -z "$(1)" ]; then echo "ERROR: no Python $(2) found (pyenv prefix $(2), python$(2) on PATH): install it" \
+	  "(pyenv install $(2)), or name one: make PYTHON_VERSION=$(2) PYTHON=/path/to/python$(2)"; exit 1; fi
+endef
+
+# a venv in $(1) made with $(PYTHON): one made with another Python (a checkout from before .venv moved to 3.13)
+# is made anew
+define fresh_venv
+	$(call need_python,$(PYTHON),$(PYTHON_VERSION))
+	@if [ -x $(1)/bin/python ] && [ "$$($(1)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ]; then \
+	  echo "+ rm -rf $(1) (made with another Python)"; rm -rf $(1); fi
+	@if [ ! -x $(1)/bin/python ]; then echo "+ $(PYTHON) -m venv $(1)"; $(PYTHON) -m venv $(1); fi
+endef
 
 # run one pytest suite; exit status 5 (no tests collected) is reported, not failed
 define run_pytest
@@ -48,21 +73,23 @@ define run_pytest
 	exit $$rc
 endef
 
-.PHONY: integration-tests bench bench-status demo help venv tools prism sip-tools browser-tools asterisk pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
-        matrix docs changelog reliability-report galaxy-importer
+.PHONY: integration-tests bench bench-status demo help pythons venv tools prism sip-tools browser-tools asterisk pip-bootstrap sanity sanity-tree lint units integration test clean distclean \
+        matrix docs changelog reliability-report galaxy-importer molecule ee
 
 help:
 	@echo 'Targets:'
-	@echo '  venv         create $(VENV) and install requirements.txt + tests/requirements.txt ($(ANSIBLE_CORE))'
+	@echo '  venv         create $(VENV) with Python $(PYTHON_VERSION) ($(or $(PYTHON),not found)) and install requirements.txt + tests/requirements.txt ($(ANSIBLE_CORE))'
 	@echo '  tools        prism (npm, into $(TOOLS)) and the offline pip bootstrap for ansible-test'
 	@echo '  sip-tools    Debian'"'"'s kamailio, kamailio-sqlite-modules, sqlite3 and sip-tester (apt-get, the missing ones): the PBXs of the SIP tests and SIPp'
 	@echo '  browser-tools  Debian'"'"'s chromium (the status page'"'"'s browser tests, headless) and prometheus (its promtool checks the metrics)'
 	@echo '  asterisk     a Debian sid root with Asterisk 22 in $(ASTERISK_ROOT) (debootstrap, once; needs root)'
 	@echo '  sanity       ansible-test sanity --python $(SANITY_PYTHON) on a copy in $(SANITY_ROOT)'
-	@echo '  lint         ansible-lint --offline on roles/, examples/ and playbooks/; antsibull-changelog lint'
+	@echo '  lint         ansible-lint --offline (profile production) on roles/, examples/, playbooks/ and extensions/; antsibull-changelog lint'
 	@echo '  units        pytest tests/unit'
+	@echo '  molecule     molecule test -s $(MOLECULE_SCENARIO): the role against the emulator (converge, idempotence, verify)'
+	@echo '  ee           ansible-builder create on examples/execution-environment.yml (no container runtime)'
 	@echo '  integration  pytest tests/integration (emulator + prism)'
-	@echo '  matrix       sanity + units under each older ansible-core in MATRIX ($(MATRIX)), in $(MATRIX_VENVS)/venv-X.Y'
+	@echo '  matrix       sanity, units and the leak tests under each other ansible-core in MATRIX ($(MATRIX)), the smoke run under $(MATRIX_SMOKE)'
 	@echo '  galaxy-importer  build the artifact and run the Galaxy importer (with ansible-lint) on it; any warning fails'
 	@echo '  docs         antsibull-docs lint-collection-docs, then RST reference pages into $(DOCS_DEST)'
 	@echo '  changelog    antsibull-changelog lint, and CHANGELOG.md with unreleased fragments into $(CHANGELOG_DEST)'
@@ -74,10 +101,18 @@ help:
 	@echo '  clean        remove test output and caches; distclean also removes $(VENV) and $(TOOLS)'
 
 ## ---------------------------------------------------------------- venv
+# the interpreter of .venv and of each matrix release (.ci/run prints them first); fails when one is missing
+pythons:
+	@missing=0; for entry in .venv:$(PYTHON_VERSION):$(or $(PYTHON),-) \
+	  $(foreach r,$(MATRIX),matrix-$(r):$(call matrix_python_version,$(r)):$(or $(call matrix_python,$(r)),-)); do \
+	  IFS=: read -r what version python <<< "$$entry"; \
+	  if [ "$$python" = - ]; then echo "$$what: Python $$version NOT FOUND (pyenv install $$version)"; missing=1; \
+	  else echo "$$what: Python $$version: $$python ($$($$python -V 2>&1))"; fi; done; exit $$missing
+
 venv: $(VENV_STAMP)
 
 $(VENV_STAMP):
-	@if [ ! -x $(VPY) ]; then echo "+ $(PYTHON) -m venv $(VENV)"; $(PYTHON) -m venv $(VENV); fi
+	$(call fresh_venv,$(VENV))
 	$(VPY) -m pip install --upgrade pip
 	$(VPY) -m pip install '$(ANSIBLE_CORE)' $(addprefix -r ,$(REQUIREMENTS))
 	rm -f $(VENV)/.installed-*
@@ -148,8 +183,9 @@ sanity: venv pip-bootstrap
 	PIP_QUIET=1 ansible-test sanity --local --python $(SANITY_PYTHON) --color no $(SANITY_ARGS)
 
 ## ---------------------------------------------------------------- lint
-LINT_DIRS = $(strip $(foreach d,roles examples playbooks,$(if $(shell find $(d) -type f \( -name '*.yml' -o -name '*.yaml' \) 2>/dev/null | head -n1),$(d))))
+LINT_DIRS = $(strip $(foreach d,roles examples playbooks extensions,$(if $(shell find $(d) -type f \( -name '*.yml' -o -name '*.yaml' \) 2>/dev/null | head -n1),$(d))))
 
+# .ansible-lint holds the profile: production, ansible-lint's strictest, with no skip list
 lint: venv
 	@if [ -n "$(LINT_DIRS)" ]; then \
 	  root=$$($(VPY) -c 'from tests.collection_path import collections_root; print(collections_root())'); \
@@ -167,10 +203,10 @@ lint: venv
 # warning fails: tests/tools/galaxy_import.py
 IMPORTER_VENV  := .venv-importer
 IMPORTER_REQ   := tests/requirements-importer.txt
-IMPORTER_STAMP := $(IMPORTER_VENV)/.installed-$(shell { cat $(IMPORTER_REQ) 2>/dev/null; $(PYTHON) -V 2>&1; } | sha256sum | cut -c1-16)
+IMPORTER_STAMP := $(IMPORTER_VENV)/.installed-$(shell { cat $(IMPORTER_REQ) 2>/dev/null; $(or $(PYTHON),true) -V 2>&1; } | sha256sum | cut -c1-16)
 
 $(IMPORTER_STAMP):
-	@if [ ! -x $(IMPORTER_VENV)/bin/python ]; then echo "+ $(PYTHON) -m venv $(IMPORTER_VENV)"; $(PYTHON) -m venv $(IMPORTER_VENV); fi
+	$(call fresh_venv,$(IMPORTER_VENV))
 	$(IMPORTER_VENV)/bin/python -m pip install --upgrade pip
 	$(IMPORTER_VENV)/bin/python -m pip install -r $(IMPORTER_REQ)
 	rm -f $(IMPORTER_VENV)/.installed-*
@@ -178,6 +214,22 @@ $(IMPORTER_STAMP):
 
 galaxy-importer: venv $(IMPORTER_STAMP)
 	$(VPY) tests/tools/galaxy_import.py --importer-python $(IMPORTER_VENV)/bin/python
+
+## ---------------------------------------------------------------- molecule
+# The sip_attach role's Molecule scenario (extensions/molecule/sip_attach), as role authors run it: the emulator
+# on loopback (create), the role (converge), again with no change (idempotence), the emulator's state (verify).
+# Molecule installs the collection from the work tree first (its prerun); ANSIBLE_HOME keeps that copy, and all
+# else Ansible writes, in $(VENV)/.ansible instead of the shared ~/.ansible
+MOLECULE_SCENARIO ?= sip_attach
+
+molecule: venv
+	ANSIBLE_HOME=$(CURDIR)/$(VENV)/.ansible molecule test -s $(MOLECULE_SCENARIO)
+
+## ---------------------------------------------------------------- ee
+# The execution environment definition users build for AWX: `ansible-builder create` (no container runtime
+# needed) writes its build context, which must name the base image and the ansible-core that docs/awx.md names
+ee: venv
+	$(VPY) -m pytest -q tests/integration/ecosystem/test_execution_environment.py -k builds_a_context $(PYTEST_ARGS)
 
 ## ---------------------------------------------------------------- pytest
 units: venv
@@ -205,42 +257,64 @@ reliability-report: venv
 	  $(VPY) tests/tools/reliability_report.py --timings --session $$TELNYX_RELIABILITY_SESSION; }
 
 ## ---------------------------------------------------------------- matrix
-# The older supported ansible-core releases (meta/runtime.yml: >=2.17; 2.19 is .venv).
-# 2.16 also installs on Python 3.11: `make matrix-2.16` runs it, but its sanity wants the
-# Python 2 boilerplate in tests/unit/plugins, so it is not in MATRIX. Each gets a venv in
-# $(MATRIX_VENVS)/venv-X.Y (outside the work tree, so a fresh clone on the same machine reuses
-# it and the sanity copy never picks it up) with only what sanity and the unit tests need, and
-# runs both there.
-MATRIX          ?= 2.17 2.18
-MATRIX_VENVS    ?= $(HOME)/.cache/telnyx.sip
-MATRIX_PACKAGES := pytest pytest-ansible pytest-xdist flask jsonschema pyyaml hypothesis
+# The other supported ansible-core releases (meta/runtime.yml: >=2.19; the newest, 2.22, is .venv's), each on a
+# Python it supports (MATRIX_PYTHON_X.Y; 2.20 and newer need 3.12+, 2.19 is the last on the machines' default 3.11),
+# one Python each: releases that run at once on one Python race to create the same ansible-test sanity venv
+# (~/.ansible/test/venv/sanity/X.Y/<hash>, keyed on the Python and the requirements), and one of them fails.
+# Each gets a venv in $(MATRIX_VENVS)/venv-X.Y-pyA.B (outside the work tree, so a fresh clone on the same machine
+# reuses it and the sanity copy never picks it up) with what the steps below need, and runs there:
+#   - ansible-test sanity (on a copy in tests/output/.sanity-X.Y) and the unit tests
+#   - the secret-leak tests, `pytest -m leak tests/integration` (results, diffs, warnings, -vvv, reports)
+#   - under MATRIX_SMOKE only (the oldest supported release), the smoke run, `pytest -m smoke tests/integration`:
+#     make demo's example playbooks (every module, the role end to end, the PBX half) and every module's and
+#     filter's EXAMPLES against the emulator. Not the whole suite: `make test` keeps to its time budget. Another
+#     release: `make matrix-2.20 MATRIX_SMOKE=2.20`
+# `make matrix-2.20` runs one release; `make matrix MATRIX=2.21 MATRIX_PYTHON_2.21=3.13` another Python.
+MATRIX             ?= 2.19 2.20 2.21
+MATRIX_PYTHON_2.19 ?= 3.11
+MATRIX_PYTHON_2.20 ?= 3.12
+MATRIX_PYTHON_2.21 ?= 3.13
+MATRIX_SMOKE       ?= $(firstword $(MATRIX))
+MATRIX_VENVS       ?= $(HOME)/.cache/telnyx.sip
+# the releases already run at once on the 2 cores: one pytest worker each
+MATRIX_INTEGRATION_ARGS ?= --durations=5
+MATRIX_PACKAGES    := pytest pytest-ansible pytest-xdist flask jsonschema pyyaml hypothesis ansible-runner
+# the Python version of release $(1) (a release not listed above: .venv's), and its interpreter
+matrix_python_version = $(or $(MATRIX_PYTHON_$(1)),$(PYTHON_VERSION))
+matrix_python         = $(call python_for,$(call matrix_python_version,$(1)))
+matrix_venv           = $(MATRIX_VENVS)/venv-$(1)-py$(call matrix_python_version,$(1))
 
-# the releases at once, each in its own venv and sanity copy (each one's output printed whole when it is done):
-# 50 s instead of 88 s on 2 cores
+# the releases at once, each in its own venv and sanity copy (each one's output printed whole when it is done)
 matrix:
 	$(MAKE) --no-print-directory -j$(words $(MATRIX)) --output-sync=target $(addprefix matrix-,$(MATRIX))
 
 matrix-venv-%:
-	@venv=$(MATRIX_VENVS)/venv-$*; stamp=$$venv/.installed-$$( { cat requirements.txt; echo '$(MATRIX_PACKAGES)'; $(PYTHON) -V 2>&1; } | sha256sum | cut -c1-16); \
+	$(call need_python,$(call matrix_python,$*),$(call matrix_python_version,$*))
+	@python=$(call matrix_python,$*); venv=$(call matrix_venv,$*); \
+	stamp=$$venv/.installed-$$( { cat requirements.txt; echo '$(MATRIX_PACKAGES)'; $$python -V 2>&1; } | sha256sum | cut -c1-16); \
 	if [ -f $$stamp ]; then echo "$$venv is up to date"; exit 0; fi; \
 	set -x; \
-	[ -x $$venv/bin/python ] || $(PYTHON) -m venv $$venv; \
+	[ -x $$venv/bin/python ] || $$python -m venv $$venv; \
 	$$venv/bin/python -m pip install -q --upgrade pip; \
 	$$venv/bin/python -m pip install -q 'ansible-core==$*.*' -r requirements.txt $(MATRIX_PACKAGES); \
 	rm -f $$venv/.installed-*; touch $$stamp
 
+# the integration steps start the emulator themselves; pytest's exit 5 (nothing collected) is not a failure
 matrix-%: matrix-venv-%
-	@venv=$(MATRIX_VENVS)/venv-$*; export PATH=$$venv/bin:$$PATH; \
-	echo "+ [ansible-core $*] $$(ansible --version | sed -n 1p)"; \
+	@venv=$(call matrix_venv,$*); export PATH=$$venv/bin:$$PATH; py=$(call matrix_python_version,$*); \
+	echo "+ [ansible-core $*] $$(ansible --version | sed -n 1p), Python $$py"; \
 	$$venv/bin/python tests/tools/make_get_pip.py; \
 	dir=$$($$venv/bin/python tests/tools/sanity_tree.py --dest tests/output/.sanity-$* | tail -n1); \
-	rc=0; \
-	echo "+ [ansible-core $*] (cd $$dir && ansible-test sanity --local --python $(SANITY_PYTHON))"; \
-	(cd "$$dir" && PIP_QUIET=1 ansible-test sanity --local --python $(SANITY_PYTHON) --color no $(SANITY_ARGS)) || rc=1; \
-	echo "+ [ansible-core $*] $$venv/bin/python -m pytest tests/unit $(UNIT_ARGS) $(PYTEST_ARGS)"; \
-	urc=0; $$venv/bin/python -m pytest -q tests/unit $(UNIT_ARGS) $(PYTEST_ARGS) || urc=$$?; \
-	if [ $$urc -ne 0 ] && [ $$urc -ne 5 ]; then rc=1; fi; \
-	if [ $$rc -ne 0 ]; then echo "FAILED: ansible-core $*"; fi; exit $$rc
+	failed=""; \
+	echo "+ [ansible-core $*] (cd $$dir && ansible-test sanity --local --python $$py)"; \
+	(cd "$$dir" && PIP_QUIET=1 ansible-test sanity --local --python $$py --color no $(SANITY_ARGS)) || failed="$$failed sanity"; \
+	pytest() { echo "+ [ansible-core $*] $$venv/bin/python -m pytest $$*"; \
+	  rc=0; $$venv/bin/python -m pytest "$$@" || rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]; }; \
+	pytest -q tests/unit $(UNIT_ARGS) $(PYTEST_ARGS) || failed="$$failed units"; \
+	pytest -q -m leak tests/integration $(MATRIX_INTEGRATION_ARGS) $(PYTEST_ARGS) || failed="$$failed leak"; \
+	if echo " $(MATRIX_SMOKE) " | grep -q " $* "; then \
+	  pytest -q -m smoke tests/integration $(MATRIX_INTEGRATION_ARGS) $(PYTEST_ARGS) || failed="$$failed smoke"; fi; \
+	if [ -n "$$failed" ]; then echo "FAILED: ansible-core $*:$$failed"; exit 1; fi
 
 ## ---------------------------------------------------------------- docs
 DOCS_DEST      := tests/output/docsite
@@ -285,7 +359,7 @@ changelog: venv
 ## ---------------------------------------------------------------- all
 # runs every step even after a failure, prints a summary with timings,
 # and exits non-zero if any step failed
-TEST_STEPS := venv tools sanity lint galaxy-importer docs changelog units integration matrix
+TEST_STEPS := venv tools sanity lint galaxy-importer docs changelog ee units molecule integration matrix
 
 test:
 	@failed=""; summary=""; \

@@ -25,6 +25,10 @@ MARKERS = (
     'integration: runs modules/playbooks against the local emulator or Prism mock server',
     'slow: takes more than a few seconds; deselect with -m "not slow"',
     'unit: fast tests with no server and no subprocess',
+    'leak: a secret-leak test (results, diffs, warnings, -vvv, reports); make matrix runs these under every '
+    'supported ansible-core',
+    'smoke: the example playbooks, every module and the role end to end against the emulator; make matrix runs '
+    'these under the oldest supported ansible-core',
 )
 
 

@@ -32,13 +32,15 @@ except ImportError:  # pragma: no cover - Python 2 is not supported by the colle
     Mapping = dict
 
 from ansible.errors import AnsibleError, AnsibleFilterError
-from ansible.module_utils.six import string_types
 from ansible.utils.display import Display
 
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._engine import ACTIONS, not_registered_message
 from ansible_collections.telnyx.sip.plugins.module_utils._module import check_item, item_validator
 from ansible_collections.telnyx.sip.plugins.module_utils._resource import SECRET_SHOWN
+
+# Python 3's str: ansible-core 2.22 deprecates ansible.module_utils.six (removal in 2.24)
+string_types = (str,)
 
 try:  # ansible-core >= 2.19: only strings trusted as templates are templated
     from ansible.template import is_trusted_as_template as _trusted

@@ -36,7 +36,6 @@ except ImportError:  # pragma: no cover - Python 2 is not supported by the colle
 import yaml
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.six import string_types
 from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.telnyx.sip.plugins.filter.sip_attach import (
@@ -48,6 +47,7 @@ from ansible_collections.telnyx.sip.plugins.filter.sip_attach import (
     _Problems,
     destination,
     sip_domain,
+    string_types,
 )
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._module import check_item, item_validator

@@ -20,7 +20,9 @@ import re
 import time
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.six import string_types
+
+# Python 3's str: ansible-core 2.22 deprecates ansible.module_utils.six (removal in 2.24)
+string_types = (str,)
 
 # `pjsip show contacts`: "  Contact:  1006/sip:1006@127.0.0.1:5062;transport=udp  4bc2b1e3c7 Avail  12.345"
 _AST_CONTACT = re.compile(r"^\s*Contact:\s+(?P<aor>[^</\s][^/\s]*)/(?P<uri>\S+)")

@@ -66,9 +66,12 @@ def is_loopback_host(host):
     if host in LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    # an IPv4-mapped IPv6 address (::ffff:127.0.0.1) is refused on every Python: 3.13's ipaddress calls it
+    # loopback, older ones do not
+    return address.is_loopback and getattr(address, "ipv4_mapped", None) is None
 
 
 def url_parts(url):

@@ -28,7 +28,12 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import AnsibleFallbackNotFound
 from ansible.module_utils.errors import UnsupportedError
-from ansible.module_utils.six.moves.collections_abc import Mapping
+from collections.abc import Mapping
+
+try:  # ansible-core 2.22+: secrets registered here are masked wherever Ansible writes output
+    from ansible.module_utils.secrets import register_secrets as ansible_register_secrets
+except ImportError:  # older releases only remove no_log values from the result (remove_values)
+    ansible_register_secrets = None
 
 from ansible_collections.telnyx.sip.plugins.module_utils import _uac as uac
 from ansible_collections.telnyx.sip.plugins.module_utils._client import (
@@ -283,6 +288,12 @@ class Secrets:
     removal in time linear in the result: a value equal to a secret becomes
     Ansible's placeholder, a secret inside a longer value becomes ``********``,
     and numbers are compared as the text Ansible sends.
+
+    The one place that decides what is secret: where ansible-core has its own
+    registry of secrets (2.22+: ``ansible.module_utils.secrets``), every value
+    added here is registered there too, so Ansible masks it (``$REDACTED$``)
+    in what it writes itself (display, callbacks, module logs), while the
+    result keeps this removal on every release.
     """
 
     def __init__(self):
@@ -295,6 +306,8 @@ class Secrets:
         if new:
             self._values |= new
             self._index = None
+            if ansible_register_secrets is not None:
+                ansible_register_secrets(new)
 
     def __len__(self):
         return len(self._values)
@@ -466,8 +479,10 @@ class TelnyxModule(AnsibleModule):
     Secrets carried inside list or dict options (the passwords of the items of
     ``uac_connections``) go to ``hide``, not ``no_log_values``: the module
     removes them from its result, warnings and invocation in one linear pass
-    (``Secrets``) before Ansible's own removal, which then only has the
-    ``no_log`` options left to look for.
+    (``Secrets``). The values of the ``no_log`` options go there too: up to
+    ansible-core 2.21 Ansible's own removal found them again in the result, but
+    2.22 no longer removes them from it (it registers them and masks only its
+    own output), and a registered result must not hold them on any release.
     """
 
     def __init__(self, argument_spec, **kwargs):
@@ -481,14 +496,22 @@ class TelnyxModule(AnsibleModule):
         """Keep these values (secrets inside an option's data) out of everything the module returns."""
         self.secrets.add(values)
 
+    def _all_secrets(self):
+        # the no_log values are known once the arguments are validated, which may fail (in __init__)
+        self.secrets.add(getattr(self, "no_log_values", ()))
+        return self.secrets
+
     def _scrubbed(self, result):
-        if len(self.secrets):
+        # ansible-core 2.21+ put the invocation in the result only when INJECT_INVOCATION asks, and 2.22 puts the
+        # arguments there as they are: so the module puts them there itself, scrubbed. Older releases always add
+        # it, without the no_log values: the module adds it first only when it holds other secrets too
+        inject = getattr(self, "_inject_invocation", None)
+        if inject if inject is not None else len(self.secrets):
             result.setdefault("invocation", dict(module_args=self.params))
-            result = self.secrets.scrub(result)
-        return result
+        return self._all_secrets().scrub(result)
 
     def warn(self, warning):
-        super(TelnyxModule, self).warn(self.secrets.scrub(warning))
+        super(TelnyxModule, self).warn(self._all_secrets().scrub(warning))
 
     def exit_json(self, **kwargs):
         super(TelnyxModule, self).exit_json(**self._scrubbed(kwargs))

@@ -220,6 +220,9 @@ class CallbackModule(CallbackBase):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.plays, self.tasks = [], {}
+        # (task, host) -> each loop item's failed flag, in order: ansible-core 2.22 no longer shows callbacks
+        # the `failed` key of an item's result (the item_on_failed call says it), which the tests read
+        self.item_failed = {}
 
     def v2_playbook_on_play_start(self, play):
         self.plays.append({'play': {'name': play.get_name()}, 'tasks': []})
@@ -234,9 +237,25 @@ class CallbackModule(CallbackBase):
     def _record(self, result, **flags):
         data = strip_internal_keys(module_response_deepcopy(result._result))
         data.update(flags)
+        failed = self.item_failed.pop((result._task._uuid, result._host.get_name()), [])
+        for item, item_failed in zip(data.get('results') or [], failed):
+            if item_failed and isinstance(item, dict):
+                item.setdefault('failed', True)
         entry = self.tasks.get(result._task._uuid)
         if entry is not None:
             entry['hosts'][result._host.get_name()] = data
+
+    def _item(self, result, failed):
+        self.item_failed.setdefault((result._task._uuid, result._host.get_name()), []).append(failed)
+
+    def v2_runner_item_on_ok(self, result):
+        self._item(result, False)
+
+    def v2_runner_item_on_failed(self, result):
+        self._item(result, True)
+
+    def v2_runner_item_on_skipped(self, result):
+        self._item(result, False)
 
     def v2_runner_on_ok(self, result, **kwargs):
         self._record(result)

@@ -12,7 +12,7 @@ from tests.tools.kamailio_pbx import find_kamailio
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.smoke]
 
 
 def test_demo_creates_updates_lists_and_rolls_out():

@@ -10,6 +10,12 @@ PyPI with ``pip download``), so only PyPI is needed.
 The pip version is read from the installed ansible-test (``get_venv_packages``)
 unless ``--pip-version`` is given.
 
+ansible-test 2.22 also pins one of the sanity tests' requirements to an archive
+on a host outside PyPI (pylint's ``dill @ https://github.com/...zip``), which
+pip cannot fetch here: the installed ansible-test's requirement files get the
+PyPI release instead (``PYPI_RELEASES``); an archive pin with no release listed
+there fails this tool, so a new one is noticed.
+
 Usage: python tests/tools/make_get_pip.py [--pip-version X.Y] [--cache-dir DIR]
 """
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +54,43 @@ if __name__ == '__main__':
 '''
 
 
+# the PyPI release that stands in for a requirement ansible-test pins to an archive outside PyPI
+PYPI_RELEASES = {
+    'dill': '0.4.1',  # ansible-core 2.22's sanity.pylint.txt: a dill commit on GitHub; pylint 4.0 runs on 0.4.1
+}
+ARCHIVE_PIN = re.compile(r'^(?P<name>[A-Za-z0-9_.-]+) @ https?://(?!files\.pythonhosted\.org/)\S+$', re.M)
+
+
+def offline_sanity_requirements() -> int:
+    """Point the installed ansible-test's archive pins at PyPI releases; 1 when one has no release listed."""
+    import ansible_test  # pylint: disable=import-outside-toplevel
+
+    folder = os.path.join(os.path.dirname(ansible_test.__file__), '_data', 'requirements')
+    status = 0
+    for path in sorted(glob.glob(os.path.join(folder, '*.txt'))):
+        with open(path, encoding='utf-8') as handle:
+            text = handle.read()
+
+        def release(match, path=path):
+            nonlocal status
+            name = match.group('name')
+            if name.lower() not in PYPI_RELEASES:
+                print('%s: %s is pinned to an archive outside PyPI, and PYPI_RELEASES names no release for it'
+                      % (path, name), file=sys.stderr)
+                status = 1
+                return match.group(0)
+            pinned = '%s==%s' % (name, PYPI_RELEASES[name.lower()])
+            print('%s: %s -> %s (PyPI)' % (os.path.basename(path), match.group(0), pinned))
+            return pinned
+
+        changed = ARCHIVE_PIN.sub(release, text)
+        if changed != text:
+            with open(path + '.tmp', 'w', encoding='utf-8') as handle:
+                handle.write(changed)
+            os.replace(path + '.tmp', path)
+    return status
+
+
 def ansible_test_pip_version() -> str:
     """Return the pip version the installed ansible-test bootstraps."""
     from ansible_test._internal.python_requirements import get_venv_packages  # pylint: disable=import-outside-toplevel
@@ -64,6 +108,8 @@ def main() -> int:
     parser.add_argument('--force', action='store_true', help='rewrite even if present')
     opts = parser.parse_args()
 
+    if offline_sanity_requirements():
+        return 1
     version = opts.pip_version or ansible_test_pip_version()
     script = os.path.join(opts.cache_dir, 'get_pip_%s.py' % version.replace('.', '_'))
     os.makedirs(opts.cache_dir, exist_ok=True)

@@ -106,6 +106,7 @@ def _job_output(private_data_dir, ident):
     return artifacts, events, [(path, path.read_text()) for path in events + [artifacts / "stdout"]]
 
 
+@pytest.mark.leak
 def test_fleet_rollout_under_ansible_runner_leaks_no_secret(make_emulator, tmp_path):
     api_key = "KEY" + secrets.token_hex(16)
     emulator = make_emulator("--api-key", api_key)  # only this key is accepted: the injected one is used

@@ -90,6 +90,7 @@ LEFT_OUT = [
 ]
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("kind, name, text", RUNNABLE, ids=[f"{k}:{n}" for k, n, _text in RUNNABLE])
 def test_examples_run_against_the_emulator(emulator, run_playbook, kind, name, text):
     runnable = _split(text)[0]

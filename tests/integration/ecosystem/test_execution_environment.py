@@ -29,6 +29,15 @@ def test_example_execution_environment_builds_a_context(tmp_path):
     run([venv_tool("ansible-builder"), "create", "-f", tmp_path / "execution-environment.yml",
          "--context", tmp_path / "context", "--output-filename", "Containerfile"], cwd=tmp_path)
     containerfile = (tmp_path / "context" / "Containerfile").read_text()
-    assert "ansible-galaxy" in containerfile and "quay.io/fedora/fedora" in containerfile
+    base = definition["images"]["base_image"]["name"]
+    assert "ansible-galaxy" in containerfile and f"ARG EE_BASE_IMAGE=\"{base}\"" in containerfile
     requirements = yaml.safe_load((tmp_path / "context" / "_build" / "requirements.yml").read_text())
     assert requirements["collections"][0]["name"] == "telnyx.sip"
+    # the ansible-core it pins is a supported release, and docs/awx.md names the same base image and release
+    core = definition["dependencies"]["ansible_core"]["package_pip"]
+    assert core.startswith("ansible-core==") and core in containerfile.replace("'", "").replace('"', "")
+    release = core.split("==")[1].rstrip(".*")
+    requires = yaml.safe_load((REPO_ROOT / "meta" / "runtime.yml").read_text())["requires_ansible"]
+    assert tuple(map(int, release.split("."))) >= tuple(map(int, requires.lstrip(">=").split(".")[:2]))
+    awx = (REPO_ROOT / "docs" / "awx.md").read_text()
+    assert base in awx and f"ansible-core {release}" in awx

@@ -5,7 +5,7 @@ import pytest
 
 from tests.integration.reliability.helpers import LeakChecked, PlaybookRunner
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.leak]
 
 
 def test_a_generated_password_shows_only_with_reveal_secrets(faulty_with, tmp_path, record):

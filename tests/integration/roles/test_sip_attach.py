@@ -251,6 +251,7 @@ def test_check_mode_writes_nothing_and_reports_the_drift(fleet, emulator):
     assert set(row["action"] for row in fleet.report_rows()) == {"created"}
 
 
+@pytest.mark.leak
 def test_report_is_a_worksheet_without_passwords(fleet):
     result = fleet.rollout()
     rows = fleet.report_rows()

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from ansible.module_utils import basic
+from ansible.module_utils.common.parameters import PASS_VARS
 
 from tests.unit.plugins.fakes import (
     API_KEY,
@@ -145,7 +146,10 @@ def run_module_output(monkeypatch, transport, clock, capsys):
 
     Unlike ``run_module``, ``exit_json``/``fail_json`` run for real: the result
     gets its ``invocation`` and Ansible's ``no_log_values`` are removed from it,
-    as a controller would receive it.
+    as a controller would receive it. ansible-core 2.22+ also sends the secrets
+    the module registered (``_ansible_new_secrets``), which the controller takes
+    out of the result before anything sees it: so does this, keeping them in
+    ``run.new_secrets`` (None when the module sent none).
     """
     from ansible_collections.telnyx.sip.plugins.module_utils import _module
 
@@ -155,11 +159,16 @@ def run_module_output(monkeypatch, transport, clock, capsys):
 
     def run(module, args, check_mode=False, diff=False):
         args = dict(args, api_key=API_KEY, api_url=API_URL, _ansible_check_mode=check_mode, _ansible_diff=diff)
+        if "inject_invocation" in PASS_VARS:  # 2.21+ add the invocation only when asked (INJECT_INVOCATION)
+            args["_ansible_inject_invocation"] = True
         capsys.readouterr()
         with patch_args(args):
             with pytest.raises(SystemExit) as exited:
                 module.main()
         out = capsys.readouterr().out
-        return json.loads(out), exited.value.code != 0
+        result = json.loads(out)
+        run.new_secrets = result.pop("_ansible_new_secrets", None)
+        return result, exited.value.code != 0
 
+    run.new_secrets = None
     return run

@@ -68,6 +68,18 @@ def test_reveal_secrets_returns_the_generated_password(run, api):
     assert not failed and result["uac_connection"]["password"] == api.GENERATED_PASSWORD
 
 
+def test_a_no_log_option_never_reaches_the_result_even_revealed(run_module_output, api, api_key):
+    """reveal_secrets shows what the API generated, never a no_log option's value: up to ansible-core 2.21 Ansible
+    removed those from the result too, 2.22 only masks its own output, so the module removes them itself."""
+    result, failed = run_module_output(MODULE, dict(EXAMPLE, reveal_secrets=True), diff=True)
+    assert not failed, result
+    assert result["uac_connection"]["external_uac_settings"]["password"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    assert result["invocation"]["module_args"]["api_key"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    assert_no_secret(result, PBX_PASSWORD, api_key)
+    if run_module_output.new_secrets is not None:  # 2.22+: registered with Ansible's masking as well
+        assert {PBX_PASSWORD, api_key} <= set(run_module_output.new_secrets)
+
+
 def test_create_check_mode_writes_nothing(run, api, transport, api_key):
     result, failed = run(dict(EXAMPLE, password=TOP_PASSWORD), check_mode=True, diff=True)
     assert not failed and result["changed"] is True and result["action"] == "created"
