@@ -87,8 +87,11 @@ ROLE_VARIABLES = frozenset((
     "sip_attach_show_changes", "sip_attach_wait_for_registration", "sip_attach_registration_timeout",
     "sip_attach_registration_poll_interval", "sip_attach_result", "sip_attach_my_results", "sip_attach_hosts",
     "sip_attach_status_group_by", "sip_attach_status_grace", "sip_attach_status_max_unhealthy",
-    "sip_attach_status_metrics_file", "sip_attach_status_title",
+    "sip_attach_status_metrics_file",
 ))
+# variables of the collection's playbooks that an inventory may set too (telnyx.sip.status): not typos either
+PLAYBOOK_VARIABLES = frozenset(("sip_attach_status_title",))
+KNOWN_VARIABLES = ROLE_VARIABLES | PLAYBOOK_VARIABLES
 MAX_LISTED = 25
 PLACEHOLDER_PASSWORD = "(generated on the first real run)"
 
@@ -488,7 +491,7 @@ class Gathered:
             return
         self.views[host] = view
         for name in view.raw:
-            if isinstance(name, string_types) and name.startswith("sip_attach_") and name not in ROLE_VARIABLES:
+            if isinstance(name, string_types) and name.startswith("sip_attach_") and name not in KNOWN_VARIABLES:
                 self.unknown_variables.setdefault(name, []).append(host)
         if self.trunks_var not in view.raw:
             self.hosts_without_trunks.append(host)
@@ -621,7 +624,7 @@ class Gathered:
             hosts = self.unknown_variables[name]
             Display().warning(
                 "%s is not a variable of the telnyx.sip.sip_attach role%s; the role ignores it (host%s %s)"
-                % (name, _suggest(name, ROLE_VARIABLES), "s" if len(hosts) > 1 else "", _listed(hosts)))
+                % (name, _suggest(name, KNOWN_VARIABLES), "s" if len(hosts) > 1 else "", _listed(hosts)))
 
 
 # Telnyx's codec names -> the PBX's (Asterisk's), for the audio codecs a PBX can offer
