@@ -76,11 +76,11 @@ def main() -> int:
         emulator.stop()
     page = reports / "sip-attach-status.html"
     rows, counts, _root = page_rows(dump_dom(page))
-    opened = min((open_times(page, ACTIONS) for _ in range(2)), key=lambda found: found["frame"])
+    opened = min((open_times(page, ACTIONS) for _attempt in range(2)), key=lambda found: found["frame"])
     empty = OUT / "empty.html"
     empty.write_text("<!DOCTYPE html><html><body></body></html>")
-    shot = min(screenshot(page, OUT / "page.png") for _ in range(2))
-    base = min(screenshot(empty, OUT / "empty.png") for _ in range(2))
+    shot = min(screenshot(page, OUT / "page.png") for _attempt in range(2))
+    base = min(screenshot(empty, OUT / "empty.png") for _attempt in range(2))
     pages = int(math.ceil(trunks / float(PAGE_SIZE)))
     bound = (pages + trunks) / float(RATE_LIMIT)
     writes = sum(methods.get(m, 0) for m in ("POST", "PATCH", "DELETE", "PUT"))

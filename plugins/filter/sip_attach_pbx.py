@@ -428,9 +428,8 @@ def sip_attach_asterisk_loaded(output, trunks, host):
             loaded.setdefault(match.group("kind").lower(), set()).add(match.group("name"))
     messages = []
     for trunk in _present(trunks):
-        missing = [kind for kind, name in (("endpoint", trunk["username"]), ("aor", trunk["username"]),
-                                            ("auth", "%s-auth" % trunk["username"]))
-                   if name not in loaded.get(kind, set())]
+        wanted = (("endpoint", trunk["username"]), ("aor", trunk["username"]), ("auth", "%s-auth" % trunk["username"]))
+        missing = [kind for kind, name in wanted if name not in loaded.get(kind, set())]
         if missing:
             messages.append("host %s: trunk %s: Asterisk did not load its %s after the reload (is every file of the "
                             "role readable by the user Asterisk runs as? see its log)" % (

@@ -26,7 +26,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import csv
-import io
 import json
 import os
 import re
@@ -40,7 +39,6 @@ except ImportError:  # pragma: no cover
     Mapping = dict
 
 from ansible.errors import AnsibleError, AnsibleFilterError
-from ansible.module_utils.six import string_types
 
 from ansible_collections.telnyx.sip.plugins.filter.sip_attach import (
     REPORT_NAME,
@@ -53,7 +51,13 @@ from ansible_collections.telnyx.sip.plugins.filter.sip_attach import (
 )
 from ansible_collections.telnyx.sip.plugins.module_utils import _registration as registration
 
-REGISTERED, NOT_REGISTERED, FAILED, UNKNOWN = "registered", "not-registered", "failed", "unknown"
+# Python 3's str: ansible-core 2.22 deprecates ansible.module_utils.six (removal in 2.24)
+string_types = (str,)
+
+REGISTERED = "registered"
+NOT_REGISTERED = "not-registered"
+FAILED = "failed"
+UNKNOWN = "unknown"
 STATES = (FAILED, NOT_REGISTERED, UNKNOWN, REGISTERED)  # problems first
 SEVERITY = dict((state, index) for index, state in enumerate(STATES))
 LABELS = {FAILED: "failed", NOT_REGISTERED: "not registered", UNKNOWN: "unknown", REGISTERED: "registered"}
@@ -361,8 +365,8 @@ def _model(trunks, states, opts):
 
 
 def unhealthy_line(item):
-    return "host %s, trunk %s (%s): %s, since %s: %s" % (item["host"], item["trunk"], item["connection_name"],
-                                                        LABELS[item["state"]], item["since"], item["reason"])
+    return "host %s, trunk %s (%s): %s, since %s: %s" % (
+        item["host"], item["trunk"], item["connection_name"], LABELS[item["state"]], item["since"], item["reason"])
 
 
 def message(model, opts, page=None):
@@ -422,7 +426,16 @@ section[hidden],tbody[hidden],tr[hidden]{display:none}
  table{background:none}thead{display:none}tbody{contain-intrinsic-size:auto calc(var(--n,100)*13em)}
  tr{display:block;background:#fff;border:1px solid var(--line);border-radius:8px;margin:0 0 8px;padding:4px}
  td{border:0;padding:2px 4px}td::before{font-weight:600;color:#555}
- td:nth-child(1)::before{content:"state: "}td:nth-child(2)::before{content:"PBX host: "}td:nth-child(3)::before{content:"trunk: "}td:nth-child(4)::before{content:"Telnyx registration: "}td:nth-child(5)::before{content:"failures: "}td:nth-child(6)::before{content:"since: "}td:nth-child(7)::before{content:"PBX\'s view (last run): "}td:nth-child(8)::before{content:"last test call: "}td:nth-child(9)::before{content:"drift: "}td:nth-child(10)::before{content:"destination (application): "}
+ td:nth-child(1)::before{content:"state: "}
+ td:nth-child(2)::before{content:"PBX host: "}
+ td:nth-child(3)::before{content:"trunk: "}
+ td:nth-child(4)::before{content:"Telnyx registration: "}
+ td:nth-child(5)::before{content:"failures: "}
+ td:nth-child(6)::before{content:"since: "}
+ td:nth-child(7)::before{content:"PBX\'s view (last run): "}
+ td:nth-child(8)::before{content:"last test call: "}
+ td:nth-child(9)::before{content:"drift: "}
+ td:nth-child(10)::before{content:"destination (application): "}
  .counts a{min-width:40%}
 }
 """
@@ -523,7 +536,7 @@ def _row_html(entry):
     drift = "<br>".join(_e(item) for item in entry.get("drift") or []) or "<i>none</i>"
     destination = _e(entry.get("destination"))
     if entry.get("application"):
-        destination = "<b>%s</b> <i>%s</i>" % (_e(entry["application"]), _e(str(entry["destination"]).split("@")[0]))
+        destination = "<b>%s</b> <i>%s</i>" % (_e(entry["application"]), _e(str(entry["destination"]).split("@", maxsplit=1)[0]))
     attrs = (("state", state), ("host", entry["host"]), ("site", entry["site"]), ("trunk", entry["trunk"]),
              ("telnyx", "%d %s" % (SEVERITY[state], entry.get("last_response") or entry.get("status") or "")),
              ("failures", entry["failures"] if entry.get("failures") is not None else -1),
@@ -570,8 +583,8 @@ def render_page(model, opts):
                   "The PBX's view and the last test call: from the last rollout's report" % _e(model["read_at"]))
         source += "." if any(e.get("pbx_view_at") for e in model["trunks"]) else " (none found)."
     tiles = "".join(
-        '<a href="#state=%s" class="c-%s" data-count="%s"><b>%d</b>%s</a>' % (state, state, state, counts[state],
-                                                                          LABELS[state])
+        '<a href="#state=%s" class="c-%s" data-count="%s"><b>%d</b>%s</a>' % (
+            state, state, state, counts[state], LABELS[state])
         for state in STATES)
     options = "".join('<option value="%s">%s</option>' % (state, LABELS[state]) for state in STATES)
     sites = "".join('<option value="%s">%s</option>' % (_e(site), _e(site)) for site in model["sites"])

@@ -181,8 +181,8 @@ def demo_status(reports: Path, env: dict) -> Path:
     page = reports / "sip-attach-status.html"
     if not page.is_file():
         raise SystemExit("the health check wrote no status page (ansible-playbook exited with %d)" % rc)
-    print("The health check exited with %d (%s)." % (rc, "every trunk registered" if rc == 0 else
-                                                    "unhealthy trunks: the example PBXs cannot be reached"))
+    outcome = "every trunk registered" if rc == 0 else "unhealthy trunks: the example PBXs cannot be reached"
+    print("The health check exited with %d (%s)." % (rc, outcome))
     return page
 
 

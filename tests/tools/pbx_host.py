@@ -276,7 +276,7 @@ def clean_stale(base=None):
     if not os.path.isdir(base):
         return []
     names = {entry for entry in os.listdir(base) if os.path.isdir(os.path.join(base, entry))}
-    names.update(os.path.relpath(point, base).split("/")[0] for point in mounts_under(base))
+    names.update(os.path.relpath(point, base).split("/", maxsplit=1)[0] for point in mounts_under(base))
     cleaned = []
     for name in sorted(names):
         lock = _try_lock(os.path.join(base, name + ".lock"))

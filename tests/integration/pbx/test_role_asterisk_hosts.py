@@ -55,8 +55,7 @@ def trunks_of(index, host):
 
 @pytest.fixture
 def fleet(tmp_path, hosts, emulator):
-    fleet = Fleet(tmp_path, hosts, emulator, dict((layout, trunks_of(index, layout))
-                                                   for index, layout in enumerate(LAYOUTS)))
+    fleet = Fleet(tmp_path, hosts, emulator, dict((layout, trunks_of(index, layout)) for index, layout in enumerate(LAYOUTS)))
     # a password Asterisk's config syntax would cut short if written as it is
     fleet.secrets["vault_debian_main"] = "Secret;debian-main;pw"
     fleet.write()
@@ -116,9 +115,9 @@ def test_over_ssh_each_layout_gets_both_sides_and_test_calls_that_take_the_phone
     assert "#include sip_attach_pjsip.conf" in hosts["rootowned"].read("/etc/asterisk/pjsip.conf")
     # both sides agree, and each test call reached Telnyx, which sent it to the trunk's destination
     rows = fleet.rows()
-    assert sorted((row["pbx_host"], row["action"], row["registration_status"], row["pbx_registration"],
-                   row["test_call"]) for row in rows) == sorted((layout, "created", "Registered", "registered", "answered")
-                                                               for layout in LAYOUTS for _trunk in range(2))
+    seen = sorted((row["pbx_host"], row["action"], row["registration_status"], row["pbx_registration"], row["test_call"])
+                  for row in rows)
+    assert seen == sorted((layout, "created", "Registered", "registered", "answered") for layout in LAYOUTS for _trunk in range(2))
     calls = sorted((call["connection_name"], call["destination_uri"]) for call in fleet.emulator.calls())
     assert calls == sorted(("%s-%s" % (layout, trunk["name"]), "%s@%s.sip.telnyx.com" % (trunk["extension"], APP))
                            for layout in LAYOUTS for trunk in fleet.trunks[layout])

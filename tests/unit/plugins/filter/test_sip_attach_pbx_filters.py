@@ -353,8 +353,9 @@ def test_on_freepbx_the_route_in_from_internal_custom_comes_before_the_generated
         "extensions, then its includes in order). Move that extension or pattern into a context included after "
         "sip-attach-routes, or give the trunk another extension."]
     # a FreePBX whose from-internal does not reach from-internal-custom: the route would be unreachable
-    cut = dict(FREEPBX_WALK, **{"dialplan show from-internal-xfer": "[ Context 'from-internal-xfer' created by 'x' ]\n"
-                                "  Include =>        'from-internal-additional'    [pbx_config]\n"})
+    cut = dict(FREEPBX_WALK)
+    cut["dialplan show from-internal-xfer"] = ("[ Context 'from-internal-xfer' created by 'x' ]\n"
+                                               "  Include =>        'from-internal-additional'    [pbx_config]\n")
     assert preflight(probe(freepbx="yes", **cut))["problems"] == [
         "host pbx1: trunk main: the role's routes would be included from from-internal-custom, which a call in "
         "context from-internal never reaches: set sip_attach_asterisk_flavor or sip_attach_asterisk_context to match "
