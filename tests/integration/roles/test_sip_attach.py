@@ -607,7 +607,7 @@ def test_a_wait_for_registration_shows_its_progress_on_each_retry_line(tmp_path,
     result = run_playbook(play, "-i", str(root / "hosts.yml"), base_url=emulator.api_url, api_key=emulator.api_key)
     assert result.rc != 0
     retries = [line for line in result.stdout.splitlines() if line.startswith("FAILED - RETRYING: [localhost]: ")]
-    progress = [re.match(r"FAILED - RETRYING: \[localhost\]: Wait until Telnyx has registered every trunk: "
+    progress = [re.match(r"FAILED - RETRYING: \[localhost\]: (?:telnyx\.sip\.sip_attach : )?Wait until Telnyx has registered every trunk: "
                          r"(\d) of 4 registered \((?:\d failed, )?(\d) pending\), (\d+) s left \(\d+ retries left\)\.$",
                          line) for line in retries]
     assert retries and all(progress), retries
