@@ -76,6 +76,7 @@ def test_four_slices_at_once_share_the_account_limit_and_purge_only_their_own(sl
     outcomes, wall = rollout.run_all("purge", sip_attach_purge=True)
     assert_succeeded(outcomes)
     writes = [entry for entry in emulator.requests()[seen:] if entry["method"] != "GET"]
-    assert [(entry["method"], before[entry["path"].rsplit("/", 1)[1]]) for entry in writes] == [
+    # (a write that is not a DELETE of a known connection is shown whole: seen once in CI, a POST during the purge)
+    assert [(entry["method"], before.get(entry["path"].rsplit("/", 1)[1], entry)) for entry in writes] == [
         ("DELETE", "%s-t1" % host)]
     assert sorted(conn["connection_name"] for conn in connections(emulator)) == rollout.names()
